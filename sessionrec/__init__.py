@@ -1,0 +1,59 @@
+"""sessionrec: session-based next-item recommendation.
+
+SR-GNN (Wu et al., AAAI 2019) on torch-geometric, trained from clickstream dumps and
+exported to one ONNX file that services run with onnxruntime alone.
+
+The top-level namespace is lazy: ``from sessionrec import SessionRecommender`` never
+imports torch, so serving code stays torch-free.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it (imported on first access)
+_LAZY: dict[str, str] = {
+    "SessionrecError": "sessionrec.errors",
+    "SchemaError": "sessionrec.errors",
+    "BadRowsError": "sessionrec.errors",
+    "EmptyDataError": "sessionrec.errors",
+    "UnsafePickleError": "sessionrec.errors",
+    "ArtifactError": "sessionrec.errors",
+    "ConfigError": "sessionrec.errors",
+    "Sessions": "sessionrec.data.sessions",
+    "Samples": "sessionrec.data.sessions",
+    "SessionDataset": "sessionrec.data.dataset",
+    "ItemVocab": "sessionrec.data.vocab",
+}
+
+__all__ = ["__version__", *_LAZY]
+
+if TYPE_CHECKING:  # pragma: no cover
+    from sessionrec.data.dataset import SessionDataset
+    from sessionrec.data.sessions import Samples, Sessions
+    from sessionrec.data.vocab import ItemVocab
+    from sessionrec.errors import (
+        ArtifactError,
+        BadRowsError,
+        ConfigError,
+        EmptyDataError,
+        SchemaError,
+        SessionrecError,
+        UnsafePickleError,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'sessionrec' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

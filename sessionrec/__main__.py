@@ -1,0 +1,5 @@
+import sys
+
+from sessionrec.cli import main
+
+sys.exit(main())

@@ -1,0 +1,74 @@
+"""The ``sessionrec`` command line.
+
+Each command group lives in its own module with a ``register(subparsers)`` function; the
+module is imported only when its command runs, so ``sessionrec --help`` stays fast and a
+torch-free command never imports torch. ``--json`` prints exactly one JSON object on
+stdout; progress bars and logs go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from sessionrec import __version__
+from sessionrec.errors import SessionrecError
+
+# module -> commands it registers (the modules are imported to build the parser)
+_GROUPS = (
+    "sessionrec.cli.data_commands",  # prepare, stats
+    "sessionrec.cli.baseline_commands",  # baseline
+    "sessionrec.cli.model_commands",  # train, evaluate
+    "sessionrec.cli.bench_commands",  # bench ...
+    "sessionrec.cli.export_commands",  # export, recommend
+    "sessionrec.cli.demo_commands",  # demo
+)
+
+
+def print_json(obj: Any) -> None:
+    """One JSON object on stdout (the ``--json`` contract)."""
+    sys.stdout.write(json.dumps(obj, default=float) + "\n")
+    sys.stdout.flush()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sessionrec",
+        description="Session-based next-item recommendation (SR-GNN), from clicks to ONNX.",
+    )
+    parser.add_argument("--version", action="version", version=f"sessionrec {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in _GROUPS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:  # group not built yet
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        result = args.func(args)
+    except SessionrecError as exc:
+        print(f"sessionrec: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("sessionrec: interrupted", file=sys.stderr)
+        return 130
+    return int(result or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,38 @@
+"""``sessionrec bench ...``: speed benchmarks reporting ratios measured in one process."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _train_speed(args: argparse.Namespace) -> int:
+    from sessionrec.bench import train_speed
+    from sessionrec.cli import print_json
+    from sessionrec.cli.model_commands import set_threads
+
+    set_threads(args.threads)
+    result = train_speed(args.path, batch_size=args.batch_size, steps=args.steps)
+    if args.json:
+        print_json(result)
+    else:
+        for key, value in result.items():
+            print(f"{key:>32}: {value:.3f}" if isinstance(value, float) else f"{key:>32}: {value}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    bench = sub.add_parser("bench", help="speed benchmarks (ratios measured in one process)")
+    kinds = bench.add_subparsers(dest="bench", metavar="BENCHMARK")
+    bench.set_defaults(func=lambda args: (bench.print_help(sys.stderr), 2)[1])
+
+    p = kinds.add_parser(
+        "train-speed",
+        help="training step samples/s over the bare scoring floor (S @ E.T + CE + backward)",
+    )
+    p.add_argument("--path", help="Diginetica SR-GNN pickle folder (default: ../shared/datasets/diginetica; synthetic if absent)")
+    p.add_argument("--batch-size", type=int, default=100)
+    p.add_argument("--steps", type=int, default=60, help="timed steps per measurement")
+    p.add_argument("--threads", type=int)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_train_speed)

@@ -1,0 +1,184 @@
+"""``sessionrec train`` and ``sessionrec evaluate``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from sessionrec.errors import ConfigError
+
+BENCHMARK_CHOICES = ("srgnn-pickle",)
+
+
+def add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    """``(DIR | --benchmark NAME --path DIR)``: a prepared dataset or a benchmark folder."""
+    parser.add_argument("dataset", nargs="?", help="a prepared dataset (sessionrec prepare --out)")
+    parser.add_argument("--benchmark", choices=BENCHMARK_CHOICES, help="a published benchmark")
+    parser.add_argument("--path", help="folder of the --benchmark files")
+
+
+def load_data_argument(args: argparse.Namespace) -> Any:
+    """The :class:`SessionDataset` named by ``add_data_arguments``' options."""
+    from sessionrec.data.benchmarks import load_benchmark
+    from sessionrec.data.dataset import SessionDataset
+
+    if args.benchmark:
+        if args.dataset:
+            raise ConfigError("give either a dataset DIR or --benchmark NAME --path DIR, not both")
+        if not args.path:
+            raise ConfigError(f"--benchmark {args.benchmark} needs --path DIR")
+        return load_benchmark(args.benchmark, args.path)
+    if not args.dataset:
+        raise ConfigError("no data: give a dataset DIR or --benchmark NAME --path DIR")
+    return SessionDataset.load(args.dataset)
+
+
+def set_threads(threads: int | None) -> None:
+    """Torch intra-op threads, and a malloc setting that keeps the big per-step buffers
+    (logits, item-table gradients: tens of MB) on the heap instead of fresh mmaps whose
+    page faults cost 10-15 % of a CPU training step (glibc only; harmless elsewhere)."""
+    import ctypes
+    import ctypes.util
+
+    import torch
+
+    if threads is not None:
+        if threads < 1:
+            raise ConfigError(f"--threads must be >= 1, got {threads}")
+        torch.set_num_threads(threads)
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        m_trim_threshold, m_mmap_threshold = -1, -3
+        libc.mallopt(m_mmap_threshold, 32 * 1024 * 1024)
+        libc.mallopt(m_trim_threshold, 1024 * 1024 * 1024)
+    except (OSError, AttributeError):
+        pass
+
+
+def _train(args: argparse.Namespace) -> int:
+    from sessionrec.cli import print_json
+    from sessionrec.train import Trainer, config_preset
+
+    set_threads(args.threads)
+    dataset = load_data_argument(args)
+    overrides: dict[str, Any] = {
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "seed": args.seed,
+        "patience": args.patience,
+        "bf16_scoring": True if args.bf16 else None,
+    }
+    model_config, train_config = config_preset(args.config, dataset.n_items, **overrides)
+    if args.set:
+        from dataclasses import replace
+
+        model_overrides = {}
+        for item in args.set:
+            key, _, value = item.partition("=")
+            if not _:
+                raise ConfigError(f"--set expects name=value, got {item!r}")
+            model_overrides[key] = _parse_value(value)
+        try:
+            model_config = replace(model_config, **model_overrides)
+        except TypeError as exc:
+            raise ConfigError(f"--set: {exc}") from None
+    trainer = Trainer(
+        model_config, train_config, args.out, progress=not args.quiet, max_minutes=args.max_minutes
+    )
+    trained = trainer.fit(dataset, resume=args.resume)
+    result = {"config": args.config, **trained.metrics}
+    if args.json:
+        print_json(result)
+    else:
+        t = trained.metrics["test"]
+        print(
+            f"test: HR@20 {t['hr@20']:.2f}  MRR@20 {t['mrr@20']:.2f}  NDCG@20 {t['ndcg@20']:.2f}"
+            f"  (best epoch {trained.metrics['best_epoch']}); model in {args.out}",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def _parse_value(text: str) -> Any:
+    low = text.lower()
+    if low in ("true", "false"):
+        return low == "true"
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    import time
+
+    from sessionrec.cli import print_json
+    from sessionrec.train import evaluate_model, load_model
+
+    set_threads(args.threads)
+    trained = load_model(args.model)
+    dataset = load_data_argument(args)
+    if dataset.vocab != trained.vocab:
+        raise ConfigError(
+            f"the dataset's item vocabulary ({len(dataset.vocab)} items) differs from the "
+            f"model's ({len(trained.vocab)}); evaluate on data prepared with the same items"
+        )
+    ks = tuple(sorted({10, args.k}))
+    t0 = time.perf_counter()
+    metrics = evaluate_model(
+        trained.model,
+        dataset.test,
+        ks=ks,
+        item_counts=trained.item_counts,
+        bf16=args.bf16,
+        progress=not args.quiet,
+    )
+    metrics["seconds"] = time.perf_counter() - t0
+    if args.json:
+        print_json(metrics)
+    else:
+        for key, value in metrics.items():
+            print(f"{key:>22}: {value:.4f}" if isinstance(value, float) else f"{key:>22}: {value}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train an SR-GNN (validation-selected) and test it once",
+        description="Train an SR-GNN on a prepared dataset or a benchmark. The checkpoint is "
+        "selected on a validation split carved from the training sessions; the test set is "
+        "evaluated once, at the end.",
+    )
+    add_data_arguments(p)
+    p.add_argument("--out", required=True, help="model directory to write")
+    p.add_argument("--config", default="default", help="srgnn (the paper) or default (tuned)")
+    p.add_argument("--epochs", type=int, help="maximum epochs")
+    p.add_argument("--max-minutes", type=float, help="stop training after this wall time")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--patience", type=int, help="epochs without validation gain before stopping")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--bf16", action="store_true", help="bf16 autocast for the item scoring")
+    p.add_argument(
+        "--set", action="append", metavar="NAME=VALUE", help="override a model config field"
+    )
+    p.add_argument("--threads", type=int, help="torch threads (default: all cores)")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    p.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_train)
+
+    p = sub.add_parser("evaluate", help="full-catalogue metrics of a trained model on test data")
+    p.add_argument("--model", required=True, help="model directory (sessionrec train --out)")
+    add_data_arguments(p)
+    p.add_argument("--k", type=int, default=20)
+    p.add_argument("--bf16", action="store_true")
+    p.add_argument("--threads", type=int)
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_evaluate)

@@ -1,0 +1,197 @@
+"""A prepared dataset: training sessions, test samples, the item vocabulary.
+
+On disk (``sessionrec prepare --out DIR``)::
+
+    DIR/
+      dataset.json   format, counts, protocol parameters, a fingerprint of the arrays
+      arrays.npz     train_items, train_offsets, train_times, test_items, test_offsets,
+                     test_targets, test_session_index (numeric arrays only, no pickle)
+      vocab.json     the item vocabulary (raw ids in index order)
+
+This module imports numpy only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sessionrec.data.sessions import Samples, Sessions
+from sessionrec.data.vocab import ItemVocab
+from sessionrec.errors import ArtifactError, ConfigError, EmptyDataError
+
+__all__ = ["SessionDataset", "validation_split"]
+
+FORMAT = "sessionrec.dataset/1"
+
+
+def validation_split(
+    train: Sessions, fraction: float = 0.1, max_length: int | None = None
+) -> tuple[Sessions, Samples]:
+    """Carve a validation set from training data: the latest ``fraction`` of sessions.
+
+    Sessions are ordered by :attr:`Sessions.times` (ties and missing times: by position,
+    which is time order in the benchmarks). The latest sessions become validation
+    samples (prefix-augmented); the rest stay training sessions. Model selection and
+    tuning use this split, never the test set.
+
+    Returns:
+        ``(fit_sessions, valid_samples)``.
+    """
+    if not 0.0 < fraction < 1.0:
+        raise ConfigError(f"validation fraction must be in (0, 1), got {fraction}")
+    n = len(train)
+    n_valid = int(round(n * fraction))
+    if n_valid == 0 or n_valid == n:
+        raise EmptyDataError(
+            f"cannot carve a {fraction:.0%} validation split from {n} training sessions"
+        )
+    order = (
+        np.arange(n)
+        if train.times is None
+        else np.lexsort((np.arange(n), train.times))  # by time, then position
+    )
+    fit_index = np.sort(order[: n - n_valid])
+    valid_index = np.sort(order[n - n_valid :])
+    return train.select(fit_index), train.select(valid_index).to_samples(max_length)
+
+
+@dataclass
+class SessionDataset:
+    """Training sessions, test samples and the item vocabulary, under one protocol.
+
+    Attributes:
+        train: whole training sessions (item indices), in time order.
+        test: test samples (prefix -> next item), already augmented.
+        vocab: raw item id of every index; ``n_items == len(vocab)``.
+        meta: provenance: source file, protocol parameters, counts.
+    """
+
+    train: Sessions
+    test: Samples
+    vocab: ItemVocab
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.vocab)
+
+    def train_samples(self, max_length: int | None = None) -> Samples:
+        return self.train.to_samples(max_length)
+
+    def stats(self) -> dict[str, Any]:
+        """Counts under the keys of ``sessionrec stats --json``."""
+        test_sessions = (
+            int(len(np.unique(self.test.session_index)))
+            if self.test.session_index is not None
+            else None
+        )
+        lengths = self.train.lengths
+        return {
+            "train_sessions": len(self.train),
+            "test_sessions": test_sessions,
+            "items": self.n_items,
+            "train_samples": int(np.maximum(lengths - 1, 0).sum()),
+            "test_samples": len(self.test),
+            "train_clicks": self.train.n_clicks,
+            "avg_train_session_length": float(lengths.mean()) if len(lengths) else 0.0,
+        }
+
+    def fingerprint(self) -> str:
+        """SHA-256 over the arrays and the vocabulary: identifies the training data."""
+        h = hashlib.sha256()
+        for array in (self.train.items, self.train.offsets, self.test.items, self.test.targets):
+            h.update(np.ascontiguousarray(array).tobytes())
+        h.update(json.dumps(self.vocab.to_json()).encode())
+        return h.hexdigest()
+
+    # -- persistence ------------------------------------------------------------------
+    def save(self, directory: str | os.PathLike[str]) -> Path:
+        """Write to ``directory`` atomically: built in a sibling temp dir, then renamed."""
+        directory = Path(directory)
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+        try:
+            arrays = {
+                "train_items": self.train.items,
+                "train_offsets": self.train.offsets,
+                "test_items": self.test.items,
+                "test_offsets": self.test.offsets,
+                "test_targets": self.test.targets,
+            }
+            if self.train.times is not None:
+                arrays["train_times"] = self.train.times
+            if self.test.session_index is not None:
+                arrays["test_session_index"] = self.test.session_index
+            if self.test.times is not None:
+                arrays["test_times"] = self.test.times
+            np.savez(tmp / "arrays.npz", **arrays)
+            self.vocab.save(tmp / "vocab.json")
+            meta = {
+                "format": FORMAT,
+                **self.meta,
+                "stats": self.stats(),
+                "fingerprint": self.fingerprint(),
+            }
+            (tmp / "dataset.json").write_text(json.dumps(meta, indent=2, default=str))
+            if directory.exists():
+                old = directory.with_name(f".{directory.name}.old")
+                if old.exists():
+                    shutil.rmtree(old)
+                os.replace(directory, old)
+                os.replace(tmp, directory)
+                shutil.rmtree(old)
+            else:
+                os.replace(tmp, directory)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike[str]) -> SessionDataset:
+        directory = Path(directory)
+        meta_path = directory / "dataset.json"
+        if not meta_path.is_file():
+            raise ArtifactError(
+                f"{directory}: not a prepared dataset (no dataset.json); "
+                "create one with `sessionrec prepare --clicks FILE --out DIR`"
+            )
+        try:
+            meta = json.loads(meta_path.read_text())
+        except json.JSONDecodeError as exc:
+            raise ArtifactError(f"{meta_path}: not valid JSON ({exc})") from None
+        if meta.get("format") != FORMAT:
+            raise ArtifactError(
+                f"{meta_path}: format {meta.get('format')!r}, this sessionrec reads {FORMAT!r}"
+            )
+        try:
+            with np.load(directory / "arrays.npz", allow_pickle=False) as z:
+                a = {k: z[k] for k in z.files}
+        except (OSError, ValueError) as exc:
+            raise ArtifactError(f"{directory / 'arrays.npz'}: cannot be read ({exc})") from None
+        train = Sessions(a["train_items"], a["train_offsets"], a.get("train_times"))
+        test = Samples(
+            a["test_items"],
+            a["test_offsets"],
+            a["test_targets"],
+            a.get("test_session_index"),
+            a.get("test_times"),
+        )
+        vocab = ItemVocab.load(directory / "vocab.json")
+        dataset = cls(train, test, vocab, {k: v for k, v in meta.items() if k != "format"})
+        expected = meta.get("fingerprint")
+        if expected is not None and expected != dataset.fingerprint():
+            raise ArtifactError(
+                f"{directory}: arrays do not match the fingerprint in dataset.json "
+                "(modified or corrupted); prepare the dataset again"
+            )
+        return dataset

@@ -1,0 +1,664 @@
+"""Baselines that stand beside the model in every results table.
+
+POP, S-POP, Item-KNN, SKNN and V-SKNN, following the reference implementations of the
+session-rec framework (Ludewig & Jannach, "Evaluation of session-based recommendation
+algorithms", UMUAI 2018; ``rn5l/session-rec``: ``algorithms/baselines/pop.py``,
+``spop.py``, ``algorithms/knn/iknn.py``, ``sknn.py``, ``vsknn.py``), re-implemented on
+sparse matrices so that a whole batch of prefixes is scored at once.
+
+Every baseline follows scikit-learn's conventions: the constructor only stores
+parameters, :meth:`Baseline.fit` takes training :class:`~sessionrec.data.sessions.Sessions`
+and the catalogue size and returns ``self`` (fitted state ends with ``_``), and
+:meth:`Baseline.scores` returns ``float32 [B, n_items]`` (higher is better) for a batch of
+:class:`~sessionrec.data.sessions.Samples`. Each prefix is the current session; the
+target is never looked at.
+
+Recency: a training session's time is :attr:`Sessions.times` (its last click) when
+present, else its position (benchmarks without timestamps list sessions in time order).
+
+This module imports numpy and scipy only.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from sessionrec.data.sessions import Samples, Sessions
+from sessionrec.errors import ConfigError
+
+__all__ = [
+    "Baseline",
+    "Pop",
+    "SessionPop",
+    "ItemKNN",
+    "SKNN",
+    "VSKNN",
+    "BASELINES",
+    "make_baseline",
+    "item_click_counts",
+]
+
+
+# -- shared helpers ---------------------------------------------------------------------
+def item_click_counts(sessions: Sessions, n_items: int) -> np.ndarray:
+    """Training clicks per item, ``int64 [n_items]`` (an item's *support*)."""
+    if sessions.n_clicks and (sessions.items.min() < 0 or sessions.items.max() >= n_items):
+        raise ConfigError(
+            f"training sessions hold item indices in [{int(sessions.items.min())}, "
+            f"{int(sessions.items.max())}] but n_items={n_items}; indices must be in "
+            f"[0, n_items)"
+        )
+    return np.bincount(sessions.items, minlength=n_items).astype(np.int64)
+
+
+def _check_samples(samples: Samples, n_items: int) -> None:
+    if len(samples.items) and (samples.items.min() < 0 or samples.items.max() >= n_items):
+        raise ConfigError(
+            f"samples hold item indices in [{int(samples.items.min())}, "
+            f"{int(samples.items.max())}] but the baseline was fitted with n_items={n_items}"
+        )
+
+
+def _dense_rank(values: np.ndarray) -> np.ndarray:
+    """``0`` for the smallest distinct value, ``1`` for the next, ...; equal values tie.
+
+    Used as a float32-exact stand-in for a monotone score (``n_items < 2**24``).
+    """
+    return np.unique(values, return_inverse=True)[1].astype(np.float32)
+
+
+def _prefix_rows(samples: Samples) -> tuple[np.ndarray, np.ndarray]:
+    """``row`` (sample index) and 1-based ``pos`` of every prefix click."""
+    lengths = samples.lengths
+    row = np.repeat(np.arange(len(samples), dtype=np.int64), lengths)
+    pos = np.arange(len(samples.items), dtype=np.int64) - samples.offsets[row] + 1
+    return row, pos
+
+
+def _distinct_last(
+    row: np.ndarray, item: np.ndarray, pos: np.ndarray, n_items: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct ``(row, item)`` pairs with the last position and the count of each.
+
+    Returns ``(row, item, last_pos, count)``, sorted by row then item.
+    """
+    key = row * n_items + item
+    order = np.lexsort((pos, key))
+    key_sorted = key[order]
+    is_last = np.ones(len(key_sorted), dtype=bool)
+    is_last[:-1] = key_sorted[1:] != key_sorted[:-1]
+    last = order[is_last]
+    starts = np.flatnonzero(np.r_[True, is_last[:-1]]) if len(key_sorted) else last
+    count = np.flatnonzero(is_last) - starts + 1
+    return row[last], item[last], pos[last], count
+
+
+def _recency_order(sessions: Sessions) -> np.ndarray:
+    """Session indices from oldest to newest: by time (then position), else by position."""
+    n = len(sessions)
+    if sessions.times is None:
+        return np.arange(n, dtype=np.int64)
+    return np.lexsort((np.arange(n), sessions.times)).astype(np.int64)
+
+
+# -- base class -------------------------------------------------------------------------
+class Baseline:
+    """Common interface: ``fit(train, n_items) -> self``, ``scores(samples) -> [B, N]``."""
+
+    name = "baseline"
+
+    def fit(self, train: Sessions, n_items: int) -> Baseline:  # pragma: no cover
+        raise NotImplementedError
+
+    def scores(self, samples: Samples) -> np.ndarray:  # pragma: no cover
+        raise NotImplementedError
+
+    def get_params(self) -> dict[str, Any]:
+        """The constructor parameters and their current values."""
+        names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
+        return {n: getattr(self, n) for n in names}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "n_items_"):
+            raise ConfigError(
+                f"{type(self).__name__} is not fitted; call fit(train_sessions, n_items) first"
+            )
+
+    def _fit_common(self, train: Sessions, n_items: int) -> np.ndarray:
+        if n_items < 1:
+            raise ConfigError(f"n_items must be >= 1, got {n_items}")
+        counts = item_click_counts(train, n_items)
+        self.n_items_ = int(n_items)
+        self.item_counts_ = counts
+        return counts
+
+
+# -- popularity -------------------------------------------------------------------------
+class Pop(Baseline):
+    """POP: every session gets the most clicked items of the training data.
+
+    session-rec scores :math:`r_i = supp_i / (1 + supp_i)` with :math:`supp_i` the
+    training clicks of item :math:`i`; we return the dense rank of :math:`supp_i`, the same
+    ranking, exactly representable in float32 (no ties between different supports).
+    """
+
+    name = "pop"
+
+    def __init__(self) -> None:
+        pass  # no parameters
+
+    def fit(self, train: Sessions, n_items: int) -> Pop:
+        counts = self._fit_common(train, n_items)
+        self.item_scores_ = _dense_rank(counts)  # [n_items]
+        return self
+
+    def scores(self, samples: Samples) -> np.ndarray:
+        self._check_fitted()
+        return np.broadcast_to(self.item_scores_, (len(samples), self.n_items_)).copy()
+
+
+class SessionPop(Baseline):
+    """S-POP: items clicked most often in the current session, ties broken by popularity.
+
+    As in session-rec's ``SessionPop``:
+    :math:`r_{s,i} = supp_{s,i} + [i \\in top_n]\\, supp_i / (1 + supp_i)`, with
+    :math:`supp_{s,i}` the clicks on :math:`i` in the prefix and :math:`top_n` the
+    ``top_n`` most clicked training items. As the popularity term is below 1, the
+    session count decides and popularity only breaks its ties; we encode the same order
+    exactly in float32 as :math:`supp_{s,i} (top_n + 1) + \\mathrm{denserank}(supp_i)`.
+
+    Args:
+        top_n: how many popular items get the popularity term (session-rec: 100).
+    """
+
+    name = "spop"
+
+    def __init__(self, top_n: int = 100) -> None:
+        self.top_n = top_n
+
+    def fit(self, train: Sessions, n_items: int) -> SessionPop:
+        if not (isinstance(self.top_n, (int, np.integer)) and self.top_n >= 0):
+            raise ConfigError(f"SessionPop: top_n must be an int >= 0, got {self.top_n!r}")
+        counts = self._fit_common(train, n_items)
+        top_n = min(int(self.top_n), n_items)
+        top = np.lexsort((np.arange(n_items), -counts))[:top_n]  # most clicked, then index
+        bonus = np.zeros(n_items, dtype=np.float32)
+        if top_n:
+            # 1 .. n_distinct over the top items' supports; equal supports tie
+            bonus[top] = _dense_rank(counts[top]) + 1.0
+        self.popularity_bonus_ = bonus  # [n_items], in [0, top_n]
+        self.session_weight_ = float(top_n + 1)
+        return self
+
+    def scores(self, samples: Samples) -> np.ndarray:
+        self._check_fitted()
+        _check_samples(samples, self.n_items_)
+        out = np.broadcast_to(self.popularity_bonus_, (len(samples), self.n_items_)).copy()
+        row, pos = _prefix_rows(samples)
+        d_row, d_item, _, count = _distinct_last(row, samples.items, pos, self.n_items_)
+        out[d_row, d_item] += (count * self.session_weight_).astype(np.float32)
+        return out
+
+
+# -- item-to-item ----------------------------------------------------------------------
+class ItemKNN(Baseline):
+    """Item-KNN: items that co-occur in sessions with the last clicked item.
+
+    As session-rec's ``ItemKNN`` (Hidasi et al., 2016): with :math:`X` the session x item
+    click-count matrix and :math:`supp_i` the clicks on item :math:`i`,
+
+    .. math::
+
+        s_{ij} = \\frac{(X^\\top X)_{ij}}{(supp_i + \\lambda)^{\\alpha}
+                 (supp_j + \\lambda)^{1 - \\alpha}}, \\quad i \\ne j
+
+    (``alpha = 0.5`` is a regularised cosine). Each item keeps its ``n_sims`` most
+    similar items; a prefix is scored by the row of its last click only.
+
+    Args:
+        n_sims: neighbours kept per item (session-rec: 100).
+        lmbd: support regularisation :math:`\\lambda` (session-rec: 20).
+        alpha: normalisation balance :math:`\\alpha` (session-rec: 0.5).
+    """
+
+    name = "itemknn"
+
+    def __init__(self, n_sims: int = 100, lmbd: float = 20.0, alpha: float = 0.5) -> None:
+        self.n_sims = n_sims
+        self.lmbd = lmbd
+        self.alpha = alpha
+
+    def fit(self, train: Sessions, n_items: int) -> ItemKNN:
+        if not (isinstance(self.n_sims, (int, np.integer)) and self.n_sims >= 1):
+            raise ConfigError(f"ItemKNN: n_sims must be an int >= 1, got {self.n_sims!r}")
+        if self.lmbd < 0 or not 0.0 <= self.alpha <= 1.0:
+            raise ConfigError(
+                f"ItemKNN: need lmbd >= 0 and 0 <= alpha <= 1, got lmbd={self.lmbd}, "
+                f"alpha={self.alpha}"
+            )
+        supp = self._fit_common(train, n_items).astype(np.float64)
+        n_sessions = len(train)
+        rows = np.repeat(np.arange(n_sessions, dtype=np.int64), train.lengths)
+        clicks = sp.csr_matrix(
+            (np.ones(train.n_clicks), (rows, train.items)), shape=(n_sessions, n_items)
+        )  # [n_sessions, n_items], duplicates summed: click counts
+        co = (clicks.T @ clicks).tocsr()  # [n_items, n_items]: sum_s cnt_s(i) cnt_s(j)
+        co.setdiag(0)
+        co.eliminate_zeros()
+        co.sort_indices()
+        r = np.repeat(np.arange(n_items), np.diff(co.indptr))
+        c = co.indices
+        norm = np.power(supp[r] + self.lmbd, self.alpha) * np.power(
+            supp[c] + self.lmbd, 1.0 - self.alpha
+        )
+        norm[norm == 0] = 1.0
+        sim = co.data / norm
+        # keep the n_sims best per row: by similarity, then lower item index
+        order = np.lexsort((c, -sim, r))
+        row_start = co.indptr[:-1][r[order]]
+        keep = order[(np.arange(len(order)) - row_start) < self.n_sims]
+        self.similarities_ = sp.csr_matrix(
+            (sim[keep], (r[keep], c[keep])), shape=(n_items, n_items)
+        )  # [n_items, n_items], <= n_sims per row
+        return self
+
+    def scores(self, samples: Samples) -> np.ndarray:
+        self._check_fitted()
+        _check_samples(samples, self.n_items_)
+        last = samples.items[samples.offsets[1:] - 1]  # [B]
+        return self.similarities_[last].toarray().astype(np.float32)
+
+
+# -- session-based nearest neighbours -------------------------------------------------
+def _position_weight(name: str, i: np.ndarray, length: np.ndarray) -> np.ndarray:
+    """V-SKNN's weight of the click at 1-based position ``i`` of a session of ``length``.
+
+    session-rec's definitions, including ``linear``'s cut on ``i <= 10`` (counted from the
+    start of the session, not its end).
+    """
+    i = i.astype(np.float64)
+    length = length.astype(np.float64)
+    if name == "same":
+        return np.ones_like(i)
+    if name == "div":
+        return i / length
+    if name == "quadratic":
+        return (i / length) ** 2
+    if name == "log":
+        return 1.0 / np.log10(length - i + 1.7)
+    if name == "linear":
+        return np.where(i <= 10, 1.0 - 0.1 * (length - i), 0.0)
+    raise ConfigError(f"weighting must be one of {sorted(_WEIGHTINGS)}, got {name!r}")
+
+
+def _step_decay(name: str, step: np.ndarray) -> np.ndarray:
+    """V-SKNN's decay of a neighbour reached through the click ``step`` from the end (1 = last)."""
+    step = step.astype(np.float64)
+    if name == "same":
+        return np.ones_like(step)
+    if name == "div":
+        return 1.0 / step
+    if name == "quadratic":
+        return 1.0 / (step * step)
+    if name == "log":
+        return 1.0 / np.log10(step + 1.7)
+    if name == "linear":
+        return np.where(step <= 100, 1.0 - 0.1 * step, 0.0)
+    raise ConfigError(f"weighting_score must be one of {sorted(_WEIGHTINGS)}, got {name!r}")
+
+
+_WEIGHTINGS = ("same", "div", "linear", "quadratic", "log")
+_SIMILARITIES = ("vec", "cosine", "jaccard")
+
+
+class _SessionKNN(Baseline):
+    """Session-based kNN with V-SKNN's weights; SKNN is the unweighted special case.
+
+    For a current session (prefix) :math:`s` of length :math:`L` (its last
+    ``last_n_clicks`` clicks, if set) and a training session :math:`n`:
+
+    1. *Candidates*: the training sessions sharing an item with :math:`s`; only the
+       ``sample_size`` most recent are kept (``0``: all).
+    2. *Similarity* with position weights :math:`w_i` of the distinct items of :math:`s`
+       (the weight of an item's last click at 1-based position :math:`p`, e.g.
+       ``quadratic``: :math:`(p/L)^2`, ``same``: 1):
+
+       - ``vec``: :math:`\\mathrm{sim} = \\sum_{i \\in s \\cap n} w_i / |s|`
+       - ``cosine``: :math:`\\sum_{i \\in s \\cap n} w_i / (\\sqrt{\\sum_{i \\in s} w_i^2}\\sqrt{|n|})`
+       - ``jaccard`` (``weighting="same"`` only): :math:`|s \\cap n| / |s \\cup n|`
+
+       with :math:`|\\cdot|` counting distinct items. The ``k`` most similar candidates
+       with :math:`\\mathrm{sim} > 0` are the neighbours (ties: the more recent first).
+    3. *Scores*: with :math:`d_n` the ``weighting_score`` decay of the step (1 = the last
+       click) of the most recent click of :math:`s` that :math:`n` contains, and
+       :math:`\\mathrm{idf}_j = \\log(N_{sessions} / supp_j)`,
+
+       .. math::
+
+           \\hat r_{s,j} = \\sum_{n \\ni j} \\mathrm{sim}(s, n)\\, d_n\\,
+                          (1 + \\mathrm{idf\\_weighting} \\cdot \\mathrm{idf}_j)
+
+       Items of the current session are scored too unless ``remind=False``.
+
+    The batch is computed with two sparse products (prefix items x item->session
+    incidence) for the candidates and similarities, a per-row selection of the recent
+    sample and of the top ``k``, and one product (neighbours x session->item incidence)
+    for the scores: no Python loop over sessions or samples.
+    """
+
+    def __init__(
+        self,
+        k: int,
+        sample_size: int,
+        similarity: str,
+        weighting: str,
+        weighting_score: str,
+        idf_weighting: float,
+        remind: bool,
+        last_n_clicks: int | None,
+    ) -> None:
+        self.k = k
+        self.sample_size = sample_size
+        self.similarity = similarity
+        self.weighting = weighting
+        self.weighting_score = weighting_score
+        self.idf_weighting = idf_weighting
+        self.remind = remind
+        self.last_n_clicks = last_n_clicks
+
+    # ---- fit --------------------------------------------------------------------------
+    def _validate(self) -> None:
+        name = type(self).__name__
+        if not (isinstance(self.k, (int, np.integer)) and self.k >= 1):
+            raise ConfigError(f"{name}: k must be an int >= 1, got {self.k!r}")
+        if not (isinstance(self.sample_size, (int, np.integer)) and self.sample_size >= 0):
+            raise ConfigError(
+                f"{name}: sample_size must be an int >= 0 (0 = all candidates), "
+                f"got {self.sample_size!r}"
+            )
+        if self.similarity not in _SIMILARITIES:
+            raise ConfigError(
+                f"{name}: similarity must be one of {list(_SIMILARITIES)}, got {self.similarity!r}"
+            )
+        for what in ("weighting", "weighting_score"):
+            if getattr(self, what) not in _WEIGHTINGS:
+                raise ConfigError(
+                    f"{name}: {what} must be one of {list(_WEIGHTINGS)}, "
+                    f"got {getattr(self, what)!r}"
+                )
+        if self.similarity == "jaccard" and self.weighting != "same":
+            raise ConfigError(
+                f"{name}: similarity='jaccard' is unweighted; use weighting='same' "
+                f"(got {self.weighting!r}) or similarity='vec'/'cosine'"
+            )
+        if not np.isfinite(self.idf_weighting) or self.idf_weighting < 0:
+            raise ConfigError(f"{name}: idf_weighting must be >= 0, got {self.idf_weighting!r}")
+        if self.last_n_clicks is not None and not (
+            isinstance(self.last_n_clicks, (int, np.integer)) and self.last_n_clicks >= 1
+        ):
+            raise ConfigError(
+                f"{name}: last_n_clicks must be None or an int >= 1, got {self.last_n_clicks!r}"
+            )
+
+    def fit(self, train: Sessions, n_items: int) -> _SessionKNN:
+        self._validate()
+        counts = self._fit_common(train, n_items)
+        n_sessions = len(train)
+        # Sessions are relabelled oldest -> newest, so that a larger column index is a
+        # more recent session and "the most recent candidates" are the last of a row.
+        order = _recency_order(train)
+        rank = np.empty(n_sessions, dtype=np.int64)
+        rank[order] = np.arange(n_sessions, dtype=np.int64)
+        rows = rank[np.repeat(np.arange(n_sessions, dtype=np.int64), train.lengths)]
+        incidence = sp.csr_matrix(
+            (np.ones(train.n_clicks, dtype=np.float64), (rows, train.items)),
+            shape=(n_sessions, n_items),
+        )
+        incidence.sum_duplicates()
+        incidence.data[:] = 1.0
+        incidence.sort_indices()
+        self.session_items_ = incidence  # [n_sessions, n_items] binary, recency order
+        self.item_sessions_ = incidence.T.tocsr()  # [n_items, n_sessions]
+        self.item_sessions_.sort_indices()
+        self.session_lengths_ = np.diff(incidence.indptr).astype(np.float64)  # distinct items
+        # sorted (session, item) keys: membership tests for the neighbours' steps
+        self._pair_keys = (
+            np.repeat(np.arange(n_sessions, dtype=np.int64), np.diff(incidence.indptr)) * n_items
+            + incidence.indices
+        )
+        with np.errstate(divide="ignore"):
+            idf = np.where(counts > 0, np.log(n_sessions / np.maximum(counts, 1)), 0.0)
+        self.idf_ = idf  # [n_items]
+        self.item_factor_ = 1.0 + float(self.idf_weighting) * idf  # [n_items]
+        self.session_order_ = order  # column c of the incidence is session order[c]
+        return self
+
+    # ---- scores -------------------------------------------------------------------------
+    def scores(self, samples: Samples) -> np.ndarray:
+        self._check_fitted()
+        _check_samples(samples, self.n_items_)
+        n_items = self.n_items_
+        b = len(samples)
+        lengths = samples.lengths  # [B]
+        window = lengths if self.last_n_clicks is None else np.minimum(lengths, self.last_n_clicks)
+        row, pos = _prefix_rows(samples)
+        d_row, d_item, d_last, _ = _distinct_last(row, samples.items, pos, n_items)
+        # position within the last-n window (1-based); <= 0: only clicked before the window
+        d_tpos = d_last - (lengths - window)[d_row]
+        in_window = d_tpos >= 1
+        weight = np.zeros(len(d_row))
+        weight[in_window] = _position_weight(
+            self.weighting, d_tpos[in_window], window[d_row[in_window]]
+        )
+        n_current = np.bincount(d_row[in_window], minlength=b).astype(np.float64)  # |s|
+
+        # 1. candidates: every session sharing any prefix item (session-rec accumulates
+        #    them over all clicks of the session); similarity numerators by a second
+        #    product with shifted (strictly positive) weights so both have one pattern.
+        shift = 1.0 + max(0.0, -float(weight.min(initial=0.0)))
+        q_bin = sp.csr_matrix((np.ones(len(d_row)), (d_row, d_item)), shape=(b, n_items))
+        q_enc = sp.csr_matrix((weight + shift, (d_row, d_item)), shape=(b, n_items))
+        overlap = q_bin @ self.item_sessions_  # [B, n_sessions]: |prefix ∩ n|
+        encoded = q_enc @ self.item_sessions_  # sum over prefix ∩ n of (w + shift)
+        overlap.sort_indices()
+        encoded.sort_indices()
+        if not (
+            np.array_equal(overlap.indptr, encoded.indptr)
+            and np.array_equal(overlap.indices, encoded.indices)
+        ):  # pragma: no cover - both products have strictly positive terms
+            raise RuntimeError("internal error: candidate patterns differ")
+        indptr = overlap.indptr
+        cand_row = np.repeat(np.arange(b, dtype=np.int64), np.diff(indptr))
+        cand_col = overlap.indices.astype(np.int64)  # recency rank, ascending within a row
+        # keep the sample_size most recent candidates of each row (the last ones)
+        if self.sample_size:
+            first_kept = np.maximum(indptr[1:] - self.sample_size, indptr[:-1])
+            keep = np.arange(len(cand_col)) >= first_kept[cand_row]
+        else:
+            keep = np.ones(len(cand_col), dtype=bool)
+        cand_row = cand_row[keep]
+        cand_col = cand_col[keep]
+        numerator = encoded.data[keep] - shift * overlap.data[keep]
+
+        # 2. similarity, then the k most similar (ties: the more recent first)
+        if self.similarity == "vec":
+            sim = numerator / np.maximum(n_current[cand_row], 1.0)
+        elif self.similarity == "cosine":
+            sq = np.bincount(d_row[in_window], weights=weight[in_window] ** 2, minlength=b)
+            denom = np.sqrt(sq[cand_row]) * np.sqrt(self.session_lengths_[cand_col])
+            sim = np.divide(numerator, denom, out=np.zeros_like(numerator), where=denom > 0)
+        else:  # jaccard, unweighted: numerator = |s ∩ n|
+            union = n_current[cand_row] + self.session_lengths_[cand_col] - numerator
+            sim = np.divide(numerator, union, out=np.zeros_like(numerator), where=union > 0)
+        positive = sim > 0
+        cand_row, cand_col, sim = cand_row[positive], cand_col[positive], sim[positive]
+        import os
+        _t = os.environ.get("TIES", "recent")
+        if _t == "recent":
+            tie = -cand_col
+        elif _t == "oldest":
+            tie = cand_col
+        else:
+            tie = (cand_col * 2654435761 + 12345) % 1000003  # pseudo-random, fixed per session
+        order = np.lexsort((tie, -sim, cand_row))
+        row_sorted = cand_row[order]
+        row_start = np.searchsorted(row_sorted, np.arange(b))
+        top = order[(np.arange(len(order)) - row_start[row_sorted]) < self.k]
+        nb_row, nb_col, nb_sim = cand_row[top], cand_col[top], sim[top]
+
+        # 3. step of each neighbour: the most recent window click it contains
+        step = self._neighbour_steps(nb_row, nb_col, d_row, d_item, d_tpos, in_window, window)
+        decay = np.where(step > 0, _step_decay(self.weighting_score, np.maximum(step, 1)), 0.0)
+        neighbours = sp.csr_matrix(
+            (nb_sim * decay, (nb_row, nb_col)), shape=(b, len(self.session_lengths_))
+        )
+        item_scores = (neighbours @ self.session_items_).tocoo()  # [B, n_items]
+        out = np.zeros((b, n_items), dtype=np.float32)
+        out[item_scores.row, item_scores.col] = (
+            item_scores.data * self.item_factor_[item_scores.col]
+        ).astype(np.float32)
+        if not self.remind:
+            out[d_row[in_window], d_item[in_window]] = 0.0
+        return out
+
+    def _neighbour_steps(
+        self,
+        nb_row: np.ndarray,
+        nb_col: np.ndarray,
+        d_row: np.ndarray,
+        d_item: np.ndarray,
+        d_tpos: np.ndarray,
+        in_window: np.ndarray,
+        window: np.ndarray,
+    ) -> np.ndarray:
+        """``window - p + 1`` for the largest window position ``p`` whose item the
+        neighbour holds (``0`` if none): session-rec's ``step``."""
+        n_items = self.n_items_
+        b = len(window)
+        # window items of each row, latest first
+        w_row, w_item, w_pos = d_row[in_window], d_item[in_window], d_tpos[in_window]
+        order = np.lexsort((-w_pos, w_row))
+        w_item, w_pos = w_item[order], w_pos[order]
+        per_row = np.bincount(w_row, minlength=b)
+        row_ptr = np.zeros(b + 1, dtype=np.int64)
+        np.cumsum(per_row, out=row_ptr[1:])
+        # every (neighbour, window item) pair, neighbour by neighbour
+        n_pairs = per_row[nb_row]
+        pair_nb = np.repeat(np.arange(len(nb_row), dtype=np.int64), n_pairs)
+        pair_start = np.zeros(len(nb_row) + 1, dtype=np.int64)
+        np.cumsum(n_pairs, out=pair_start[1:])
+        within = np.arange(pair_start[-1], dtype=np.int64) - pair_start[pair_nb]
+        idx = row_ptr[nb_row[pair_nb]] + within
+        keys = nb_col[pair_nb] * n_items + w_item[idx]
+        found = np.searchsorted(self._pair_keys, keys)
+        found = np.minimum(found, len(self._pair_keys) - 1)
+        present = self._pair_keys[found] == keys
+        hit_nb = pair_nb[present]
+        first = np.ones(len(hit_nb), dtype=bool)
+        first[1:] = hit_nb[1:] != hit_nb[:-1]  # latest window item held by the neighbour
+        step = np.zeros(len(nb_row), dtype=np.int64)
+        step[hit_nb[first]] = window[nb_row[hit_nb[first]]] - w_pos[idx[present][first]] + 1
+        return step
+
+
+class SKNN(_SessionKNN):
+    """SKNN (session-based kNN, Jannach & Ludewig 2017; session-rec ``ContextKNN``).
+
+    Neighbours are the ``k`` most similar among the ``sample_size`` most recent training
+    sessions sharing an item with the current session; similarity of the item *sets*
+    (``cosine``: :math:`|s \\cap n| / \\sqrt{|s||n|}`, or ``jaccard``); an item's score is
+    the sum of the similarities of the neighbours that contain it. (session-rec's
+    ``cosine`` computes :math:`|s \\cap n|\\sqrt{|s|}/\\sqrt{|n|}` by operator precedence:
+    the current session's constant factor changes no ranking.)
+
+    Defaults: session-rec's Diginetica configuration ``k=100``, ``sample_size=500``,
+    ``similarity="cosine"``.
+    """
+
+    name = "sknn"
+
+    def __init__(self, k: int = 100, sample_size: int = 500, similarity: str = "cosine") -> None:
+        super().__init__(
+            k=k,
+            sample_size=sample_size,
+            similarity=similarity,
+            weighting="same",
+            weighting_score="same",
+            idf_weighting=0.0,
+            remind=True,
+            last_n_clicks=None,
+        )
+
+    def get_params(self) -> dict[str, Any]:
+        return {"k": self.k, "sample_size": self.sample_size, "similarity": self.similarity}
+
+
+class VSKNN(_SessionKNN):
+    """V-SKNN (vector-multiplication session kNN; session-rec ``VMContextKNN``).
+
+    SKNN with the current session as a real-valued vector: later clicks weigh more
+    (``weighting``), a neighbour's contribution decays with how far back the most recent
+    click it shares lies (``weighting_score``), and rare items are boosted by IDF
+    (``idf_weighting``). See :class:`_SessionKNN` for the equations.
+
+    Defaults: session-rec's tuned Diginetica configuration (``conf/save/diginetica``):
+    ``k=500``, ``sample_size=5000``, ``weighting="quadratic"``, ``weighting_score="div"``,
+    ``idf_weighting=5``, ``similarity="vec"``.
+    """
+
+    name = "vsknn"
+
+    def __init__(
+        self,
+        k: int = 500,
+        sample_size: int = 5000,
+        similarity: str = "vec",
+        weighting: str = "quadratic",
+        weighting_score: str = "div",
+        idf_weighting: float = 5.0,
+        remind: bool = True,
+        last_n_clicks: int | None = None,
+    ) -> None:
+        super().__init__(
+            k=k,
+            sample_size=sample_size,
+            similarity=similarity,
+            weighting=weighting,
+            weighting_score=weighting_score,
+            idf_weighting=idf_weighting,
+            remind=remind,
+            last_n_clicks=last_n_clicks,
+        )
+
+
+BASELINES: dict[str, type[Baseline]] = {
+    "pop": Pop,
+    "spop": SessionPop,
+    "itemknn": ItemKNN,
+    "sknn": SKNN,
+    "vsknn": VSKNN,
+}
+
+
+def make_baseline(method: str, **params: Any) -> Baseline:
+    """A baseline by name (one of :data:`BASELINES`) with constructor ``params``."""
+    try:
+        cls = BASELINES[method]
+    except KeyError:
+        raise ConfigError(f"unknown baseline {method!r}; known: {', '.join(BASELINES)}") from None
+    allowed = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+    unknown = sorted(set(params) - set(allowed))
+    if unknown:
+        raise ConfigError(
+            f"{method}: unknown parameter(s) {', '.join(unknown)}; "
+            f"allowed: {', '.join(allowed) if allowed else '(none)'}"
+        )
+    return cls(**params)

@@ -1,0 +1,186 @@
+"""Next-item metrics over the full item set (no sampled negatives).
+
+Every recommender is judged from its ranked top-K list ``topk[b] = [i_1, ..., i_K]`` and
+the true next item ``t_b``. With ``rank_b`` the 1-based position of ``t_b`` in the list
+(``0`` when absent):
+
+.. math::
+
+    \\mathrm{HR@K} = \\frac{1}{B}\\sum_b [1 \\le rank_b \\le K] \\qquad
+    \\mathrm{MRR@K} = \\frac{1}{B}\\sum_b \\frac{[1 \\le rank_b \\le K]}{rank_b} \\qquad
+    \\mathrm{NDCG@K} = \\frac{1}{B}\\sum_b \\frac{[1 \\le rank_b \\le K]}{\\log_2(rank_b + 1)}
+
+HR@K is the SR-GNN paper's P@K (one relevant item per sample). Item coverage@K is the
+share of the catalogue that appears in at least one top-K list; popularity bias@K is the
+mean popularity percentile (0 = least, 100 = most clicked in training) of recommended
+items. Functions return fractions in ``[0, 1]``; :class:`MetricAccumulator` reports
+percent, as the literature does.
+
+This module imports numpy only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+__all__ = [
+    "top_k",
+    "target_ranks",
+    "hit_rate_at_k",
+    "mrr_at_k",
+    "ndcg_at_k",
+    "item_coverage_at_k",
+    "popularity_percentiles",
+    "popularity_bias_at_k",
+    "MetricAccumulator",
+]
+
+
+def top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the ``k`` highest scores per row, best first; ties go to the lower index.
+
+    Args:
+        scores: ``[B, N]`` scores over all items.
+    Returns:
+        ``int64 [B, min(k, N)]``.
+    """
+    scores = np.asarray(scores)
+    n = scores.shape[1]
+    k = min(k, n)
+    if k == 0:
+        return np.zeros((scores.shape[0], 0), dtype=np.int64)
+    # kth-largest value per row; everything strictly above it is in, ties filled by index
+    part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    kth = np.take_along_axis(scores, part, axis=1).min(axis=1, keepdims=True)
+    out = np.empty((scores.shape[0], k), dtype=np.int64)
+    for b in range(scores.shape[0]):  # rows: cheap next to the scoring itself
+        row = scores[b]
+        above = np.flatnonzero(row > kth[b])
+        ties = np.flatnonzero(row == kth[b])[: k - len(above)]
+        chosen = np.concatenate([above, ties])
+        # sort by score descending, then index ascending
+        out[b] = chosen[np.lexsort((chosen, -row[chosen]))]
+    return out
+
+
+def target_ranks(topk: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """1-based rank of each target in its top-K row, ``0`` where absent. ``int64 [B]``."""
+    topk = np.asarray(topk)
+    targets = np.asarray(targets)
+    hits = topk == targets[:, None]
+    found = hits.any(axis=1)
+    return np.where(found, hits.argmax(axis=1) + 1, 0).astype(np.int64)
+
+
+def _in_top(ranks: np.ndarray, k: int) -> np.ndarray:
+    return (ranks >= 1) & (ranks <= k)
+
+
+def hit_rate_at_k(ranks: np.ndarray, k: int) -> float:
+    """Share of samples whose target is within the top ``k``."""
+    ranks = np.asarray(ranks)
+    return float(_in_top(ranks, k).mean()) if len(ranks) else 0.0
+
+
+def mrr_at_k(ranks: np.ndarray, k: int) -> float:
+    """Mean reciprocal rank, counting ranks beyond ``k`` as 0."""
+    ranks = np.asarray(ranks)
+    if not len(ranks):
+        return 0.0
+    hit = _in_top(ranks, k)
+    return float(np.where(hit, 1.0 / np.maximum(ranks, 1), 0.0).mean())
+
+
+def ndcg_at_k(ranks: np.ndarray, k: int) -> float:
+    """NDCG with one relevant item: ``1 / log2(rank + 1)`` within the top ``k``."""
+    ranks = np.asarray(ranks)
+    if not len(ranks):
+        return 0.0
+    hit = _in_top(ranks, k)
+    return float(np.where(hit, 1.0 / np.log2(np.maximum(ranks, 1) + 1.0), 0.0).mean())
+
+
+def item_coverage_at_k(topk: np.ndarray, n_items: int, k: int) -> float:
+    """Share of the ``n_items`` catalogue found in at least one top-``k`` list."""
+    topk = np.asarray(topk)[:, :k]
+    return float(len(np.unique(topk)) / n_items) if n_items else 0.0
+
+
+def popularity_percentiles(item_counts: np.ndarray) -> np.ndarray:
+    """Percentile (0..100) of each item's click count; ties share their mean rank."""
+    counts = np.asarray(item_counts, dtype=np.float64)
+    n = len(counts)
+    if n <= 1:
+        return np.full(n, 100.0)
+    order = np.argsort(counts, kind="stable")
+    ranks = np.empty(n, dtype=np.float64)
+    ranks[order] = np.arange(n, dtype=np.float64)
+    # average rank within ties
+    uniq, inverse = np.unique(counts, return_inverse=True)
+    sums = np.bincount(inverse, weights=ranks)
+    sizes = np.bincount(inverse)
+    mean_rank = (sums / sizes)[inverse]
+    return 100.0 * mean_rank / (n - 1)
+
+
+def popularity_bias_at_k(topk: np.ndarray, percentiles: np.ndarray, k: int) -> float:
+    """Mean popularity percentile of the items in the top-``k`` lists (0..100)."""
+    topk = np.asarray(topk)[:, :k]
+    return float(percentiles[topk].mean()) if topk.size else 0.0
+
+
+class MetricAccumulator:
+    """Accumulates ranks and top-K lists batch by batch and reports percent figures.
+
+    Args:
+        n_items: catalogue size (for coverage).
+        ks: cut-offs to report (``hr@K``, ``mrr@K``, ``ndcg@K`` for each).
+        item_counts: training click count of every item (for popularity bias); optional.
+    """
+
+    def __init__(
+        self,
+        n_items: int,
+        ks: Sequence[int] = (10, 20),
+        item_counts: np.ndarray | None = None,
+    ) -> None:
+        self.n_items = n_items
+        self.ks = tuple(sorted(ks))
+        self.k_max = self.ks[-1]
+        self._percentiles = None if item_counts is None else popularity_percentiles(item_counts)
+        self._ranks: list[np.ndarray] = []
+        self._seen = np.zeros(n_items, dtype=bool)
+        self._pop_sum = 0.0
+        self._pop_n = 0
+
+    def update(self, topk: np.ndarray, targets: np.ndarray) -> None:
+        """Add a batch: ``topk [B, >= max(ks)]`` ranked lists, ``targets [B]``."""
+        topk = np.asarray(topk)[:, : self.k_max]
+        self._ranks.append(target_ranks(topk, np.asarray(targets)))
+        self._seen[topk.ravel()] = True
+        if self._percentiles is not None and topk.size:
+            self._pop_sum += float(self._percentiles[topk].sum())
+            self._pop_n += topk.size
+
+    @property
+    def ranks(self) -> np.ndarray:
+        return np.concatenate(self._ranks) if self._ranks else np.zeros(0, dtype=np.int64)
+
+    def result(self) -> dict[str, float | int]:
+        """``hr@K``, ``mrr@K``, ``ndcg@K`` (percent), ``coverage@Kmax`` (percent),
+        ``popularity_bias@Kmax`` (mean percentile) and ``n_samples``."""
+        ranks = self.ranks
+        out: dict[str, float | int] = {}
+        for k in self.ks:
+            out[f"hr@{k}"] = 100.0 * hit_rate_at_k(ranks, k)
+            out[f"mrr@{k}"] = 100.0 * mrr_at_k(ranks, k)
+            out[f"ndcg@{k}"] = 100.0 * ndcg_at_k(ranks, k)
+        out[f"coverage@{self.k_max}"] = 100.0 * float(self._seen.mean()) if self.n_items else 0.0
+        if self._percentiles is not None:
+            out[f"popularity_bias@{self.k_max}"] = (
+                self._pop_sum / self._pop_n if self._pop_n else 0.0
+            )
+        out["n_samples"] = int(len(ranks))
+        return out

@@ -1,0 +1,181 @@
+"""SR-GNN: item table, gated propagation, attention readout, scores over every item."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch_geometric.data import Batch
+
+from sessionrec.errors import ConfigError
+from sessionrec.nn.gated_session_conv import GatedSessionGraphConv
+
+__all__ = ["SRGNNConfig", "SRGNN", "l2_normalize"]
+
+
+class _L2Normalize(torch.autograd.Function):
+    """Row-wise ``y = x / ||x||`` with a fused backward.
+
+    ``dx = (dy - y * <dy, y>) / ||x||``: three passes over the ``[n_items, d]`` table
+    instead of the dozen that autograd makes of ``F.normalize``, which dominated NISER
+    training steps.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor) -> Tensor:
+        inv_norm = torch.linalg.vector_norm(x, dim=-1, keepdim=True).clamp_min_(1e-12).reciprocal_()
+        y = x * inv_norm
+        ctx.save_for_backward(y, inv_norm)
+        return y
+
+    @staticmethod
+    def backward(ctx: Any, dy: Tensor) -> Tensor:
+        y, inv_norm = ctx.saved_tensors
+        dot = (dy * y).sum(dim=-1, keepdim=True)  # [n, 1]
+        return torch.addcmul(dy, y, dot, value=-1.0).mul_(inv_norm)
+
+
+def l2_normalize(x: Tensor) -> Tensor:
+    """Row-wise L2 normalisation (``F.normalize(x, dim=-1)``), with a cheaper backward."""
+    return _L2Normalize.apply(x)
+
+
+@dataclass(frozen=True)
+class SRGNNConfig:
+    """Architecture of an :class:`SRGNN`. The defaults are the paper's model.
+
+    Attributes:
+        n_items: catalogue size (rows of the item table).
+        dim: embedding and hidden size ``d``.
+        steps: gated propagation steps.
+        edge_weights: ``"binary"`` (authors' code) or ``"count"``; see :mod:`sessionrec.graph`.
+        normalize: NISER (Gupta et al., 2019): L2-normalise item embeddings and the
+            session embedding and scale the cosine scores by ``temperature``. Helps
+            long-tail items and calibrates the softmax.
+        temperature: the NISER scale ``sigma`` (used only with ``normalize``).
+        dropout: dropout on the item embeddings fed to the graph (training only).
+        position_readout: add a learned reverse-position embedding (distance from the
+            last click, as in GCE-GNN) to the attention keys of the readout.
+        max_positions: positions beyond this share the last position embedding.
+    """
+
+    n_items: int
+    dim: int = 100
+    steps: int = 1
+    edge_weights: Literal["binary", "count"] = "binary"
+    normalize: bool = False
+    temperature: float = 16.0
+    dropout: float = 0.0
+    position_readout: bool = False
+    max_positions: int = 50
+
+    def __post_init__(self) -> None:
+        if self.n_items < 1:
+            raise ConfigError(f"n_items must be >= 1, got {self.n_items}")
+        if self.dim < 1 or self.steps < 1:
+            raise ConfigError(f"dim and steps must be >= 1, got {self.dim}, {self.steps}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.edge_weights not in ("binary", "count"):
+            raise ConfigError(f"edge_weights must be 'binary' or 'count', got {self.edge_weights!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SRGNNConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ConfigError(f"unknown SR-GNN config keys: {sorted(unknown)}")
+        return cls(**d)
+
+
+class SRGNN(nn.Module):
+    r"""Session-based Recommendation with Graph Neural Networks (Wu et al., AAAI 2019).
+
+    For a session graph with node states :math:`\mathbf{v}` after
+    :class:`GatedSessionGraphConv`, clicks :math:`1..n` and :math:`\mathbf{v}_n` the node
+    of the last click:
+
+    .. math::
+
+        \mathbf{s}_l &= \mathbf{v}_n \qquad
+        \alpha_i = \mathbf{q}^\top \sigma(\mathbf{W}_1 \mathbf{v}_n
+                   + \mathbf{W}_2 \mathbf{v}_i + \mathbf{c}) \qquad
+        \mathbf{s}_g = \sum_{i=1}^{n} \alpha_i \mathbf{v}_i \\
+        \mathbf{s}_h &= \mathbf{W}_3 [\mathbf{s}_l ; \mathbf{s}_g] \qquad
+        \hat{z}_j = \mathbf{s}_h^\top \mathbf{e}_j \quad \text{for every item } j
+
+    (the sum runs over click positions, repeats included, as in the authors' code; the
+    attention weights are not softmax-normalised, as in the paper). With ``normalize``
+    (NISER) the scores are :math:`\sigma \cos(\mathbf{s}_h, \mathbf{e}_j)`.
+
+    Shapes:
+        - :meth:`session_embedding`: a :class:`~torch_geometric.data.Batch` of ``B``
+          session graphs (:func:`sessionrec.graph.session_graph_batch`) -> ``[B, d]``
+        - :meth:`scores`: ``[B, d]`` -> ``[B, n_items]``
+    """
+
+    def __init__(self, config: SRGNNConfig) -> None:
+        super().__init__()
+        self.config = config
+        d = config.dim
+        self.embedding = nn.Embedding(config.n_items, d)
+        self.conv = GatedSessionGraphConv(d, config.steps)
+        self.lin_last = nn.Linear(d, d)  # W_1, c
+        self.lin_node = nn.Linear(d, d)  # W_2
+        self.attn = nn.Linear(d, 1, bias=False)  # q
+        self.lin_out = nn.Linear(2 * d, d)  # W_3
+        self.position = nn.Embedding(config.max_positions, d) if config.position_readout else None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        bound = 1.0 / math.sqrt(self.config.dim)
+        for p in self.parameters():
+            nn.init.uniform_(p, -bound, bound)
+
+    def item_table(self) -> Tensor:
+        """``[n_items, d]`` item embeddings as used for scoring (normalised under NISER)."""
+        weight = self.embedding.weight
+        return l2_normalize(weight) if self.config.normalize else weight
+
+    def session_embedding(self, graph: Batch, item_table: Tensor | None = None) -> Tensor:
+        """``s_h [B, d]`` for a batch of session graphs (unit norm under NISER)."""
+        cfg = self.config
+        table = self.item_table() if item_table is None else item_table
+        h = table[graph.x]  # [N_nodes, d]
+        if cfg.dropout > 0:
+            h = F.dropout(h, cfg.dropout, self.training)
+        h = self.conv(h, graph.edge_index, graph.edge_weight_in, graph.edge_weight_out)
+        v = h[graph.alias]  # [N_clicks, d] state of the node of every click
+        click_batch = graph.click_batch
+        last = h[graph.last_node]  # [B, d]
+        key = self.lin_node(v)
+        if self.position is not None:
+            # distance from the session's last click: 0 for the last click
+            ends = graph.click_ptr[1:] - 1
+            reverse_pos = (ends[click_batch] - torch.arange(len(v), device=v.device)).clamp_(
+                max=cfg.max_positions - 1
+            )
+            key = key + self.position(reverse_pos)
+        alpha = self.attn(torch.sigmoid(self.lin_last(last)[click_batch] + key))  # [N_clicks, 1]
+        s_g = torch.zeros_like(last).index_add_(0, click_batch, alpha * v)  # [B, d]
+        s_h = self.lin_out(torch.cat([s_g, last], dim=-1))
+        return l2_normalize(s_h) if cfg.normalize else s_h
+
+    def scores(self, s_h: Tensor, item_table: Tensor | None = None) -> Tensor:
+        """``[B, n_items]`` logits ``s_h e_j`` (``sigma cos`` under NISER)."""
+        table = self.item_table() if item_table is None else item_table
+        if self.config.normalize:
+            s_h = s_h * self.config.temperature  # [B, d]: cheaper than scaling [B, n_items]
+        return s_h @ table.T
+
+    def forward(self, graph: Batch) -> Tensor:
+        """Logits over every item, ``[B, n_items]``."""
+        table = self.item_table()  # once per step: normalising it is not free
+        return self.scores(self.session_embedding(graph, table), table)

@@ -1,0 +1,454 @@
+"""Training SR-GNN: epochs, validation, early stopping, checkpoints, the final test.
+
+Model selection uses a validation split carved from the training sessions (the latest
+ones, :func:`sessionrec.data.dataset.validation_split`); the test set is evaluated once,
+with the selected checkpoint, at the end.
+
+A model directory holds::
+
+    config.json      model and training configuration, sessionrec version, data fingerprint
+    model.pt         the selected weights (a plain state_dict; load with weights_only=True)
+    vocab.json       the item vocabulary
+    item_counts.npy  training clicks per item (popularity fallback, popularity bias)
+    history.json     loss, samples/s and validation metrics per epoch
+    metrics.json     validation metrics of the selected epoch and the test metrics
+    checkpoint.pt    the last epoch's full training state, for ``--resume``
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import sys
+import time
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from sessionrec import __version__
+from sessionrec.data.dataset import SessionDataset, validation_split
+from sessionrec.data.sessions import Samples
+from sessionrec.data.vocab import ItemVocab
+from sessionrec.errors import ArtifactError, ConfigError
+from sessionrec.evaluate.metrics import MetricAccumulator
+from sessionrec.graph import session_graph_batch
+from sessionrec.nn.srgnn import SRGNN, SRGNNConfig
+
+__all__ = [
+    "TrainConfig",
+    "CONFIGS",
+    "config_preset",
+    "Trainer",
+    "TrainedModel",
+    "evaluate_model",
+    "load_model",
+]
+
+MODEL_FORMAT = "sessionrec.model/1"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation and model-selection parameters.
+
+    Attributes:
+        epochs: maximum epochs.
+        batch_size: samples per step.
+        lr: Adam learning rate.
+        lr_decay: multiplicative decay of ``lr`` ...
+        lr_decay_every: ... every this many epochs (the paper: 0.1 every 3).
+        weight_decay: L2 penalty (Adam's ``weight_decay``).
+        label_smoothing: cross-entropy label smoothing.
+        patience: stop after this many epochs without a better validation score.
+        valid_fraction: share of the latest training sessions held out for validation.
+        select_metric: validation metric(s) that pick the checkpoint: their sum.
+        max_session_length: keep only the last L clicks of each prefix (``None``: all).
+        bf16_scoring: compute the item-scoring matmul under bf16 autocast.
+        seed: seeds python, numpy and torch.
+        eval_batch_size: samples per evaluation batch.
+    """
+
+    epochs: int = 30
+    batch_size: int = 100
+    lr: float = 1e-3
+    lr_decay: float = 0.1
+    lr_decay_every: int = 3
+    weight_decay: float = 1e-5
+    label_smoothing: float = 0.0
+    patience: int = 3
+    valid_fraction: float = 0.1
+    select_metric: tuple[str, ...] = ("hr@20", "mrr@20")
+    max_session_length: int | None = None
+    bf16_scoring: bool = False
+    seed: int = 42
+    eval_batch_size: int = 500
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "lr_decay_every", "patience", "eval_batch_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.lr <= 0:
+            raise ConfigError(f"lr must be > 0, got {self.lr}")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ConfigError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["select_metric"] = list(self.select_metric)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ConfigError(f"unknown training config keys: {sorted(unknown)}")
+        d = dict(d)
+        if "select_metric" in d:
+            d["select_metric"] = tuple(d["select_metric"])
+        return cls(**d)
+
+
+# name -> (model overrides, training config)
+CONFIGS: dict[str, tuple[dict[str, Any], TrainConfig]] = {
+    # the paper: d = 100, one step, batch 100, Adam 1e-3 decayed 0.1 every 3 epochs, L2 1e-5
+    "srgnn": ({}, TrainConfig()),
+    # ours: NISER normalisation, embedding dropout, reverse-position readout
+    "default": (
+        {"normalize": True, "temperature": 12.0, "dropout": 0.1, "position_readout": True},
+        TrainConfig(),
+    ),
+}
+
+
+def config_preset(
+    name: str, n_items: int, **train_overrides: Any
+) -> tuple[SRGNNConfig, TrainConfig]:
+    """The model and training configs of preset ``name``, with training overrides."""
+    try:
+        model_overrides, train = CONFIGS[name]
+    except KeyError:
+        raise ConfigError(f"unknown config {name!r}; known: {', '.join(CONFIGS)}") from None
+    overrides = {k: v for k, v in train_overrides.items() if v is not None}
+    return SRGNNConfig(n_items=n_items, **model_overrides), replace(train, **overrides)
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _atomic_torch_save(obj: Any, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _logits(model: SRGNN, graph: Any, bf16: bool) -> torch.Tensor:
+    """``[B, n_items]`` fp32 logits; with ``bf16`` the item-scoring matmul runs in bf16."""
+    table = model.item_table()
+    s_h = model.session_embedding(graph, table)
+    if bf16:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            return model.scores(s_h, table).float()
+    return model.scores(s_h, table)
+
+
+@torch.no_grad()
+def evaluate_model(
+    model: SRGNN,
+    samples: Samples,
+    ks: tuple[int, ...] = (10, 20),
+    batch_size: int = 500,
+    item_counts: np.ndarray | None = None,
+    bf16: bool = False,
+    progress: bool = False,
+    desc: str = "evaluate",
+) -> dict[str, float | int]:
+    """Full-catalogue metrics of ``model`` on ``samples`` (percent; see metrics.py)."""
+    was_training = model.training
+    model.eval()
+    acc = MetricAccumulator(model.config.n_items, ks, item_counts)
+    k_max = min(max(ks), model.config.n_items)
+    bar = tqdm(
+        total=len(samples), desc=desc, unit="sample", disable=not progress, file=sys.stderr,
+        leave=False,
+    )
+    for batch in samples.batches(batch_size):
+        graph = session_graph_batch(batch, model.config.edge_weights)
+        logits = _logits(model, graph, bf16)
+        acc.update(torch.topk(logits, k_max, dim=1).indices.numpy(), batch.targets)
+        bar.update(len(batch))
+    bar.close()
+    model.train(was_training)
+    return acc.result()
+
+
+def _score(metrics: dict[str, float | int], names: tuple[str, ...]) -> float:
+    return float(sum(metrics[n] for n in names))
+
+
+@dataclass
+class TrainedModel:
+    """A trained SR-GNN with what is needed to use and export it."""
+
+    model: SRGNN
+    vocab: ItemVocab
+    train_config: TrainConfig
+    item_counts: np.ndarray
+    history: list[dict[str, Any]] = field(default_factory=list)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    data_fingerprint: str | None = None
+
+    def save(self, directory: str | os.PathLike[str]) -> Path:
+        """Write the model directory (files written atomically, one by one)."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        config = {
+            "format": MODEL_FORMAT,
+            "sessionrec_version": __version__,
+            "model": self.model.config.to_dict(),
+            "train": self.train_config.to_dict(),
+            "data_fingerprint": self.data_fingerprint,
+        }
+        _atomic_torch_save(self.model.state_dict(), directory / "model.pt")
+        self.vocab.save(directory / "vocab.json")
+        tmp = directory / "item_counts.npy.tmp"
+        with open(tmp, "wb") as fh:
+            np.save(fh, self.item_counts.astype(np.int64), allow_pickle=False)
+        os.replace(tmp, directory / "item_counts.npy")
+        _atomic_write_text(directory / "history.json", json.dumps(self.history, indent=2))
+        _atomic_write_text(directory / "metrics.json", json.dumps(self.metrics, indent=2))
+        _atomic_write_text(directory / "config.json", json.dumps(config, indent=2))
+        return directory
+
+
+def load_model(directory: str | os.PathLike[str]) -> TrainedModel:
+    """Load a model directory written by :meth:`TrainedModel.save` (no pickle)."""
+    directory = Path(directory)
+    config_path = directory / "config.json"
+    if not config_path.is_file():
+        raise ArtifactError(f"{directory}: not a sessionrec model (no config.json)")
+    config = json.loads(config_path.read_text())
+    if config.get("format") != MODEL_FORMAT:
+        raise ArtifactError(
+            f"{config_path}: format {config.get('format')!r}, this sessionrec reads {MODEL_FORMAT!r}"
+        )
+    model = SRGNN(SRGNNConfig.from_dict(config["model"]))
+    try:
+        state = torch.load(directory / "model.pt", map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ArtifactError(f"{directory / 'model.pt'}: cannot be loaded ({exc})") from None
+    model.load_state_dict(state)
+    model.eval()
+    vocab = ItemVocab.load(directory / "vocab.json")
+    if len(vocab) != model.config.n_items:
+        raise ArtifactError(
+            f"{directory}: vocabulary has {len(vocab)} items, the model {model.config.n_items}"
+        )
+    counts = np.load(directory / "item_counts.npy", allow_pickle=False)
+    history = json.loads((directory / "history.json").read_text())
+    metrics = json.loads((directory / "metrics.json").read_text())
+    return TrainedModel(
+        model,
+        vocab,
+        TrainConfig.from_dict(config["train"]),
+        counts,
+        history,
+        metrics,
+        config.get("data_fingerprint"),
+    )
+
+
+class Trainer:
+    """Trains an :class:`SRGNN` on a :class:`SessionDataset`.
+
+    Args:
+        model_config: architecture.
+        train_config: optimisation and selection.
+        out_dir: where checkpoints and the final model go (``None``: nothing written).
+        progress: tqdm bars on stderr.
+        max_minutes: stop training (after the current step) past this wall time; the best
+            checkpoint so far is kept and tested.
+    """
+
+    def __init__(
+        self,
+        model_config: SRGNNConfig,
+        train_config: TrainConfig | None = None,
+        out_dir: str | os.PathLike[str] | None = None,
+        progress: bool = True,
+        max_minutes: float | None = None,
+    ) -> None:
+        self.model_config = model_config
+        self.train_config = train_config or TrainConfig()
+        self.out_dir = None if out_dir is None else Path(out_dir)
+        self.progress = progress
+        self.max_minutes = max_minutes
+
+    def _log(self, msg: str) -> None:
+        if self.progress:
+            tqdm.write(msg, file=sys.stderr)
+
+    def fit(self, dataset: SessionDataset, resume: bool = False) -> TrainedModel:
+        """Train, select on validation, test once; returns the selected model."""
+        cfg = self.train_config
+        if dataset.n_items != self.model_config.n_items:
+            raise ConfigError(
+                f"model has n_items={self.model_config.n_items}, dataset {dataset.n_items}"
+            )
+        _seed_everything(cfg.seed)
+        fit_sessions, valid = validation_split(
+            dataset.train, cfg.valid_fraction, cfg.max_session_length
+        )
+        train_samples = fit_sessions.to_samples(cfg.max_session_length)
+        item_counts = np.bincount(dataset.train.items, minlength=dataset.n_items)
+
+        model = SRGNN(self.model_config)
+        optimizer = torch.optim.Adam(
+            model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True
+        )
+        scheduler = torch.optim.lr_scheduler.StepLR(
+            optimizer, step_size=cfg.lr_decay_every, gamma=cfg.lr_decay
+        )
+        history: list[dict[str, Any]] = []
+        best_score, best_epoch, best_state = -math.inf, -1, None
+        start_epoch = 0
+        checkpoint_path = None if self.out_dir is None else self.out_dir / "checkpoint.pt"
+        if self.out_dir is not None:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+        if resume:
+            if checkpoint_path is None or not checkpoint_path.is_file():
+                raise ArtifactError(f"--resume: no checkpoint.pt in {self.out_dir}")
+            ck = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
+            model.load_state_dict(ck["model"])
+            optimizer.load_state_dict(ck["optimizer"])
+            scheduler.load_state_dict(ck["scheduler"])
+            start_epoch = int(ck["epoch"]) + 1
+            history = json.loads(ck["history"])
+            best_score, best_epoch = float(ck["best_score"]), int(ck["best_epoch"])
+            best_state = ck["best_model"]
+            torch.manual_seed(cfg.seed + start_epoch)
+            self._log(f"resumed after epoch {start_epoch} (best epoch {best_epoch + 1})")
+
+        t0 = time.monotonic()
+        deadline = None if self.max_minutes is None else t0 + 60.0 * self.max_minutes
+        stale = 0 if best_epoch < 0 else (start_epoch - 1 - best_epoch)
+        stopped_early = False
+        for epoch in range(start_epoch, cfg.epochs):
+            if stale >= cfg.patience:
+                break
+            model.train()
+            torch.manual_seed(cfg.seed * 1000 + epoch)  # dropout: replayable per epoch
+            # each epoch's order depends only on (seed, epoch): resumed runs replay it
+            order = np.random.default_rng([cfg.seed, epoch]).permutation(len(train_samples))
+            n_batches = math.ceil(len(order) / cfg.batch_size)
+            bar = tqdm(
+                total=len(order), desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="sample",
+                disable=not self.progress, file=sys.stderr, dynamic_ncols=True,
+            )
+            loss_sum, seen, t_epoch = 0.0, 0, time.monotonic()
+            for b in range(n_batches):
+                batch = train_samples.select(order[b * cfg.batch_size : (b + 1) * cfg.batch_size])
+                graph = session_graph_batch(batch, self.model_config.edge_weights)
+                logits = _logits(model, graph, cfg.bf16_scoring)
+                loss = F.cross_entropy(
+                    logits, torch.from_numpy(batch.targets), label_smoothing=cfg.label_smoothing
+                )
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                loss_sum += loss.item() * len(batch)
+                seen += len(batch)
+                bar.update(len(batch))
+                if b % 50 == 0:
+                    rate = seen / max(time.monotonic() - t_epoch, 1e-9)
+                    bar.set_postfix(loss=f"{loss_sum / seen:.4f}", samples_s=f"{rate:.0f}")
+                if deadline is not None and time.monotonic() > deadline:
+                    stopped_early = True
+                    break
+            bar.close()
+            scheduler.step()
+            epoch_seconds = time.monotonic() - t_epoch
+            valid_metrics = evaluate_model(
+                model, valid, batch_size=cfg.eval_batch_size, bf16=cfg.bf16_scoring,
+                progress=self.progress, desc="validate",
+            )
+            score = _score(valid_metrics, cfg.select_metric)
+            record = {
+                "epoch": epoch + 1,
+                "loss": loss_sum / max(seen, 1),
+                "samples": seen,
+                "seconds": epoch_seconds,
+                "samples_per_s": seen / max(epoch_seconds, 1e-9),
+                "lr": optimizer.param_groups[0]["lr"],
+                "valid": valid_metrics,
+                "complete": not stopped_early,
+            }
+            history.append(record)
+            if score > best_score:
+                best_score, best_epoch, stale = score, epoch, 0
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            else:
+                stale += 1
+            self._log(
+                f"epoch {epoch + 1}: loss {record['loss']:.4f}, {record['samples_per_s']:.0f} "
+                f"samples/s, {epoch_seconds:.0f} s; valid HR@20 {valid_metrics['hr@20']:.2f} "
+                f"MRR@20 {valid_metrics['mrr@20']:.2f}"
+                + (" (best)" if best_epoch == epoch else "")
+            )
+            if checkpoint_path is not None:
+                _atomic_torch_save(
+                    {
+                        "model": model.state_dict(),
+                        "optimizer": optimizer.state_dict(),
+                        "scheduler": scheduler.state_dict(),
+                        "epoch": epoch,
+                        "history": json.dumps(history),
+                        "best_score": best_score,
+                        "best_epoch": best_epoch,
+                        "best_model": best_state,
+                    },
+                    checkpoint_path,
+                )
+            if stopped_early:
+                self._log(f"stopped: --max-minutes {self.max_minutes} reached")
+                break
+
+        if best_state is None:
+            raise ConfigError("no epoch was trained (epochs already done, or max-minutes = 0)")
+        model.load_state_dict(best_state)
+        test_metrics = evaluate_model(
+            model, dataset.test, batch_size=cfg.eval_batch_size, item_counts=item_counts,
+            bf16=cfg.bf16_scoring, progress=self.progress, desc="test",
+        )
+        metrics = {
+            "test": test_metrics,
+            "valid": next(h["valid"] for h in history if h["epoch"] == best_epoch + 1),
+            "best_epoch": best_epoch + 1,
+            "epochs_trained": len(history),
+            "train_seconds": float(sum(h["seconds"] for h in history)),
+            "seconds_per_epoch": float(
+                np.mean([h["seconds"] for h in history if h["complete"]] or [np.nan])
+            ),
+        }
+        trained = TrainedModel(
+            model, dataset.vocab, cfg, item_counts, history, metrics, dataset.fingerprint()
+        )
+        if self.out_dir is not None:
+            trained.save(self.out_dir)
+        return trained
