@@ -27,14 +27,38 @@ _LAZY: dict[str, str] = {
     "Samples": "sessionrec.data.sessions",
     "SessionDataset": "sessionrec.data.dataset",
     "ItemVocab": "sessionrec.data.vocab",
+    "validation_split": "sessionrec.data.dataset",
+    "load_benchmark": "sessionrec.data.benchmarks",
+    "session_graph_batch": "sessionrec.graph",
+    "SRGNN": "sessionrec.nn.srgnn",
+    "SRGNNConfig": "sessionrec.nn.srgnn",
+    "Trainer": "sessionrec.train",
+    "TrainConfig": "sessionrec.train",
+    "TrainedModel": "sessionrec.train",
+    "config_preset": "sessionrec.train",
+    "load_model": "sessionrec.train",
+    "evaluate_model": "sessionrec.train",
+    "SessionRecommender": "sessionrec.recommender",
 }
 
 __all__ = ["__version__", *_LAZY]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from sessionrec.data.dataset import SessionDataset
+    from sessionrec.data.benchmarks import load_benchmark
+    from sessionrec.data.dataset import SessionDataset, validation_split
+    from sessionrec.graph import session_graph_batch
+    from sessionrec.nn.srgnn import SRGNN, SRGNNConfig
+    from sessionrec.train import (
+        Trainer,
+        TrainConfig,
+        TrainedModel,
+        config_preset,
+        evaluate_model,
+        load_model,
+    )
     from sessionrec.data.sessions import Samples, Sessions
     from sessionrec.data.vocab import ItemVocab
+    from sessionrec.recommender import SessionRecommender
     from sessionrec.errors import (
         ArtifactError,
         BadRowsError,

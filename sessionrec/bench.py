@@ -23,12 +23,14 @@ import torch.nn.functional as F
 
 from sessionrec.data.sessions import Samples, Sessions, lengths_to_offsets
 from sessionrec.graph import session_graph_batch
-from sessionrec.nn.srgnn import SRGNN, SRGNNConfig
+from sessionrec.nn.srgnn import SRGNN
 
 __all__ = ["train_speed", "diginetica_like_samples"]
 
 DIGINETICA_ITEMS = 43_097
-DEFAULT_DIGINETICA = Path(__file__).resolve().parents[1] / ".." / "shared" / "datasets" / "diginetica"
+DEFAULT_DIGINETICA = (
+    Path(__file__).resolve().parents[1] / ".." / "shared" / "datasets" / "diginetica"
+)
 
 
 def diginetica_like_samples(
@@ -87,7 +89,13 @@ def train_speed(
         s = torch.nn.Parameter(torch.randn(batch_size, d) * 0.1)
         targets = torch.randint(0, n_items, (batch_size,))
 
-        def floor_step(i: int) -> int:
+        def floor_step(
+            i: int,
+            s: torch.Tensor = s,
+            table: torch.Tensor = table,
+            targets: torch.Tensor = targets,
+            bf16: bool = bf16,
+        ) -> int:
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
                 logits = s @ table.T
             F.cross_entropy(logits.float(), targets).backward()
@@ -103,12 +111,15 @@ def train_speed(
         for bf16 in (False, True):
             model = SRGNN(model_config)
             optimizer = torch.optim.Adam(
-                model.parameters(), lr=train_config.lr, weight_decay=train_config.weight_decay,
+                model.parameters(),
+                lr=train_config.lr,
+                weight_decay=train_config.weight_decay,
                 fused=True,
             )
 
-            def train_step(i: int, model: SRGNN = model, optimizer: Any = optimizer,
-                           bf16: bool = bf16) -> int:
+            def train_step(
+                i: int, model: SRGNN = model, optimizer: Any = optimizer, bf16: bool = bf16
+            ) -> int:
                 idx = order[(i * batch_size) % len(order) :][:batch_size]
                 batch = samples.select(idx)
                 graph = session_graph_batch(batch, model.config.edge_weights)

@@ -25,7 +25,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
@@ -185,7 +185,11 @@ def evaluate_model(
     acc = MetricAccumulator(model.config.n_items, ks, item_counts)
     k_max = min(max(ks), model.config.n_items)
     bar = tqdm(
-        total=len(samples), desc=desc, unit="sample", disable=not progress, file=sys.stderr,
+        total=len(samples),
+        desc=desc,
+        unit="sample",
+        disable=not progress,
+        file=sys.stderr,
         leave=False,
     )
     for batch in samples.batches(batch_size):
@@ -358,8 +362,12 @@ class Trainer:
             order = np.random.default_rng([cfg.seed, epoch]).permutation(len(train_samples))
             n_batches = math.ceil(len(order) / cfg.batch_size)
             bar = tqdm(
-                total=len(order), desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="sample",
-                disable=not self.progress, file=sys.stderr, dynamic_ncols=True,
+                total=len(order),
+                desc=f"epoch {epoch + 1}/{cfg.epochs}",
+                unit="sample",
+                disable=not self.progress,
+                file=sys.stderr,
+                dynamic_ncols=True,
             )
             loss_sum, seen, t_epoch = 0.0, 0, time.monotonic()
             for b in range(n_batches):
@@ -385,8 +393,12 @@ class Trainer:
             scheduler.step()
             epoch_seconds = time.monotonic() - t_epoch
             valid_metrics = evaluate_model(
-                model, valid, batch_size=cfg.eval_batch_size, bf16=cfg.bf16_scoring,
-                progress=self.progress, desc="validate",
+                model,
+                valid,
+                batch_size=cfg.eval_batch_size,
+                bf16=cfg.bf16_scoring,
+                progress=self.progress,
+                desc="validate",
             )
             score = _score(valid_metrics, cfg.select_metric)
             record = {
@@ -408,8 +420,7 @@ class Trainer:
             self._log(
                 f"epoch {epoch + 1}: loss {record['loss']:.4f}, {record['samples_per_s']:.0f} "
                 f"samples/s, {epoch_seconds:.0f} s; valid HR@20 {valid_metrics['hr@20']:.2f} "
-                f"MRR@20 {valid_metrics['mrr@20']:.2f}"
-                + (" (best)" if best_epoch == epoch else "")
+                f"MRR@20 {valid_metrics['mrr@20']:.2f}" + (" (best)" if best_epoch == epoch else "")
             )
             if checkpoint_path is not None:
                 _atomic_torch_save(
@@ -433,8 +444,13 @@ class Trainer:
             raise ConfigError("no epoch was trained (epochs already done, or max-minutes = 0)")
         model.load_state_dict(best_state)
         test_metrics = evaluate_model(
-            model, dataset.test, batch_size=cfg.eval_batch_size, item_counts=item_counts,
-            bf16=cfg.bf16_scoring, progress=self.progress, desc="test",
+            model,
+            dataset.test,
+            batch_size=cfg.eval_batch_size,
+            item_counts=item_counts,
+            bf16=cfg.bf16_scoring,
+            progress=self.progress,
+            desc="test",
         )
         metrics = {
             "test": test_metrics,

@@ -75,7 +75,9 @@ def test_batch_equals_graphs_one_by_one():
         single = session_graph(prefix)
         nodes = slice(ptr[b], ptr[b + 1])
         assert batch.x[nodes].tolist() == single.x.tolist()
-        assert (batch.alias[click_ptr[b] : click_ptr[b + 1]] - ptr[b]).tolist() == single.alias.tolist()
+        assert (
+            batch.alias[click_ptr[b] : click_ptr[b + 1]] - ptr[b]
+        ).tolist() == single.alias.tolist()
         assert batch.last_node[b].item() - ptr[b] == single.last_node.item()
         mask = batch.batch[batch.edge_index[0]] == b
         n = len(single.x)

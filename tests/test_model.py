@@ -47,7 +47,9 @@ def test_readout_by_hand():
     g = session_graph(clicks)
     batch = session_graph_batch(Samples.from_lists([clicks], [0]))
     with torch.no_grad():
-        h = model.conv(model.embedding.weight[g.x], g.edge_index, g.edge_weight_in, g.edge_weight_out)
+        h = model.conv(
+            model.embedding.weight[g.x], g.edge_index, g.edge_weight_in, g.edge_weight_out
+        )
         v = h[g.alias]  # one row per click, repeats included
         v_n = v[-1]
         alpha = model.attn(torch.sigmoid(model.lin_last(v_n) + model.lin_node(v)))  # [5, 1]

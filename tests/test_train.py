@@ -86,8 +86,24 @@ def test_cli_train_then_evaluate(tiny_dataset, tmp_path, capsys):
     data = tiny_dataset.save(tmp_path / "data")
     out = tmp_path / "model"
     code = main(
-        ["train", str(data), "--out", str(out), "--config", "srgnn", "--epochs", "2",
-         "--batch-size", "32", "--lr", "0.01", "--json", "--quiet", "--threads", "1"]
+        [
+            "train",
+            str(data),
+            "--out",
+            str(out),
+            "--config",
+            "srgnn",
+            "--epochs",
+            "2",
+            "--batch-size",
+            "32",
+            "--lr",
+            "0.01",
+            "--json",
+            "--quiet",
+            "--threads",
+            "1",
+        ]
     )
     assert code == 0
     trained = json.loads(capsys.readouterr().out)

@@ -21,6 +21,24 @@ def _train_speed(args: argparse.Namespace) -> int:
     return 0
 
 
+def _latency(args: argparse.Namespace) -> int:
+    from sessionrec.bench_latency import latency
+    from sessionrec.cli import print_json
+
+    result = latency(
+        args.path,
+        n_sessions=args.sessions,
+        n_torch_sessions=args.torch_sessions,
+        item_table_dtype=args.item_table,
+    )
+    if args.json:
+        print_json(result)
+    else:
+        for key, value in result.items():
+            print(f"{key:>32}: {value:.3f}" if isinstance(value, float) else f"{key:>32}: {value}")
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     bench = sub.add_parser("bench", help="speed benchmarks (ratios measured in one process)")
     kinds = bench.add_subparsers(dest="bench", metavar="BENCHMARK")
@@ -30,9 +48,28 @@ def register(sub: argparse._SubParsersAction) -> None:
         "train-speed",
         help="training step samples/s over the bare scoring floor (S @ E.T + CE + backward)",
     )
-    p.add_argument("--path", help="Diginetica SR-GNN pickle folder (default: ../shared/datasets/diginetica; synthetic if absent)")
+    p.add_argument(
+        "--path",
+        help="Diginetica SR-GNN pickle folder (default: ../shared/datasets/diginetica; synthetic if absent)",
+    )
     p.add_argument("--batch-size", type=int, default=100)
     p.add_argument("--steps", type=int, default=60, help="timed steps per measurement")
     p.add_argument("--threads", type=int)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_train_speed)
+
+    p = kinds.add_parser(
+        "latency",
+        help="next_items latency of the exported model (1 thread) over the numpy scoring "
+        "floor and PyTorch eager; batch-256 throughput on 1 and 2 threads",
+    )
+    p.add_argument(
+        "--path",
+        help="Diginetica SR-GNN pickle folder (default: ../shared/datasets/diginetica; "
+        "synthetic sessions of similar lengths if absent)",
+    )
+    p.add_argument("--sessions", type=int, default=3000, help="sessions timed (one per call)")
+    p.add_argument("--torch-sessions", type=int, default=500, help="sessions timed in PyTorch")
+    p.add_argument("--item-table", choices=("fp32", "fp16", "int8"), default="fp32")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_latency)

@@ -74,7 +74,9 @@ def restricted_load(path: str | os.PathLike[str]) -> Any:
     except UnsafePickleError as exc:
         raise UnsafePickleError(f"{path}: {exc}") from None
     except Exception as exc:  # malformed stream: truncated, wrong opcodes, ...
-        raise ArtifactError(f"{path}: not a readable pickle ({type(exc).__name__}: {exc})") from None
+        raise ArtifactError(
+            f"{path}: not a readable pickle ({type(exc).__name__}: {exc})"
+        ) from None
     _check_plain(obj, str(path))
     return obj
 
@@ -84,9 +86,7 @@ def _samples_from_pair(obj: Any, source: str) -> Samples:
         raise ArtifactError(f"{source}: expected a pair (prefixes, targets)")
     prefixes, targets = obj
     if len(prefixes) != len(targets):
-        raise ArtifactError(
-            f"{source}: {len(prefixes)} prefixes but {len(targets)} targets"
-        )
+        raise ArtifactError(f"{source}: {len(prefixes)} prefixes but {len(targets)} targets")
     if any(len(p) == 0 for p in prefixes):
         raise ArtifactError(f"{source}: a prefix is empty")
     return Samples.from_lists(prefixes, targets)
@@ -113,9 +113,7 @@ def load_srgnn_pickle(path: str | os.PathLike[str]) -> SessionDataset:
     test_raw = _samples_from_pair(restricted_load(folder / "test.txt"), str(folder / "test.txt"))
 
     lengths = np.fromiter((len(s) for s in sequences), dtype=np.int64, count=len(sequences))
-    flat = np.fromiter(
-        (i for s in sequences for i in s), dtype=np.int64, count=int(lengths.sum())
-    )
+    flat = np.fromiter((i for s in sequences for i in s), dtype=np.int64, count=int(lengths.sum()))
     vocab = ItemVocab(np.unique(np.concatenate([flat, test_raw.items, test_raw.targets])))
     # ids are sorted, so searchsorted maps id -> index
     to_index = lambda a: np.searchsorted(vocab.ids, a).astype(np.int64)  # noqa: E731

@@ -399,7 +399,11 @@ class _SessionKNN(Baseline):
                 f"{name}: similarity='jaccard' is unweighted; use weighting='same' "
                 f"(got {self.weighting!r}) or similarity='vec'/'cosine'"
             )
-        if not np.isfinite(self.idf_weighting) or self.idf_weighting < 0:
+        if (
+            not isinstance(self.idf_weighting, (int, float, np.number))
+            or not np.isfinite(self.idf_weighting)
+            or self.idf_weighting < 0
+        ):
             raise ConfigError(f"{name}: idf_weighting must be >= 0, got {self.idf_weighting!r}")
         if self.last_n_clicks is not None and not (
             isinstance(self.last_n_clicks, (int, np.integer)) and self.last_n_clicks >= 1
@@ -430,7 +434,7 @@ class _SessionKNN(Baseline):
         self.item_sessions_.sort_indices()
         self.session_lengths_ = np.diff(incidence.indptr).astype(np.float64)  # distinct items
         # sorted (session, item) keys: membership tests for the neighbours' steps
-        self._pair_keys = (
+        self.session_item_keys_ = (
             np.repeat(np.arange(n_sessions, dtype=np.int64), np.diff(incidence.indptr)) * n_items
             + incidence.indices
         )
@@ -500,15 +504,7 @@ class _SessionKNN(Baseline):
             sim = np.divide(numerator, union, out=np.zeros_like(numerator), where=union > 0)
         positive = sim > 0
         cand_row, cand_col, sim = cand_row[positive], cand_col[positive], sim[positive]
-        import os
-        _t = os.environ.get("TIES", "recent")
-        if _t == "recent":
-            tie = -cand_col
-        elif _t == "oldest":
-            tie = cand_col
-        else:
-            tie = (cand_col * 2654435761 + 12345) % 1000003  # pseudo-random, fixed per session
-        order = np.lexsort((tie, -sim, cand_row))
+        order = np.lexsort((-cand_col, -sim, cand_row))
         row_sorted = cand_row[order]
         row_start = np.searchsorted(row_sorted, np.arange(b))
         top = order[(np.arange(len(order)) - row_start[row_sorted]) < self.k]
@@ -558,9 +554,9 @@ class _SessionKNN(Baseline):
         within = np.arange(pair_start[-1], dtype=np.int64) - pair_start[pair_nb]
         idx = row_ptr[nb_row[pair_nb]] + within
         keys = nb_col[pair_nb] * n_items + w_item[idx]
-        found = np.searchsorted(self._pair_keys, keys)
-        found = np.minimum(found, len(self._pair_keys) - 1)
-        present = self._pair_keys[found] == keys
+        found = np.searchsorted(self.session_item_keys_, keys)
+        found = np.minimum(found, len(self.session_item_keys_) - 1)
+        present = self.session_item_keys_[found] == keys
         hit_nb = pair_nb[present]
         first = np.ones(len(hit_nb), dtype=bool)
         first[1:] = hit_nb[1:] != hit_nb[:-1]  # latest window item held by the neighbour

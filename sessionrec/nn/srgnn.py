@@ -81,7 +81,9 @@ class SRGNNConfig:
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
         if self.edge_weights not in ("binary", "count"):
-            raise ConfigError(f"edge_weights must be 'binary' or 'count', got {self.edge_weights!r}")
+            raise ConfigError(
+                f"edge_weights must be 'binary' or 'count', got {self.edge_weights!r}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

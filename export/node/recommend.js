@@ -1,0 +1,59 @@
+#!/usr/bin/env node
+'use strict';
+/**
+ * Top-k next items of sessions given as JSON, printed as JSON (the same format as
+ * export/python/sessionrec_client.py):
+ *
+ *   echo '{"sessions": [[214834865, 214706441], []], "k": 5}' | node recommend.js model.onnx
+ *   -> {"results":[{"items":[{"item_id":214706440,"score":7.31},...],"fallback":false},...]}
+ *
+ * Options: --k N (overrides the input's k, default 20), --include-seen, --threads N,
+ * --input FILE (instead of stdin). The input may also be a bare list of sessions.
+ */
+const fs = require('fs');
+const { SessionRecommender } = require('./sessionrec_client');
+
+function parseArgs(argv) {
+  const args = { model: null, k: null, includeSeen: false, threads: 1, input: null };
+  for (let i = 0; i < argv.length; i += 1) {
+    const a = argv[i];
+    if (a === '--k') args.k = Number(argv[++i]);
+    else if (a === '--threads') args.threads = Number(argv[++i]);
+    else if (a === '--input') args.input = argv[++i];
+    else if (a === '--include-seen') args.includeSeen = true;
+    else if (a === '-h' || a === '--help') args.help = true;
+    else if (!args.model) args.model = a;
+    else throw new Error(`unexpected argument ${a}`);
+  }
+  return args;
+}
+
+async function main() {
+  const args = parseArgs(process.argv.slice(2));
+  if (args.help || !args.model) {
+    process.stderr.write('usage: node recommend.js MODEL.onnx [--k N] [--include-seen] [--threads N] [--input FILE] < sessions.json\n');
+    return args.help ? 0 : 2;
+  }
+  let request = JSON.parse(fs.readFileSync(args.input || 0, 'utf8'));
+  if (Array.isArray(request)) request = { sessions: request };
+  const k = args.k !== null ? args.k : (request.k ?? 20);
+  const excludeSeen = args.includeSeen ? false : (request.exclude_seen ?? true);
+  const rec = await SessionRecommender.load(args.model, { threads: args.threads });
+  const results = await rec.nextItemsBatch(request.sessions, { k, excludeSeen });
+  const json = JSON.stringify(
+    {
+      results: results.map((r) => ({
+        items: r.items.map((it) => ({ item_id: it.itemId, score: it.score })),
+        fallback: r.fallback,
+      })),
+    },
+    (_, v) => (typeof v === 'bigint' ? v.toString() : v),
+  );
+  process.stdout.write(`${json}\n`);
+  return 0;
+}
+
+main().then((code) => { process.exitCode = code; }, (err) => {
+  process.stderr.write(`error: ${err.message}\n`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,120 @@
+"""``sessionrec export`` (model directory -> one ONNX file) and ``sessionrec recommend``
+(next items from an ONNX file, torch-free)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from sessionrec.errors import ConfigError
+
+
+def _export(args: argparse.Namespace) -> int:
+    import os
+    import time
+
+    from sessionrec.cli import print_json
+    from sessionrec.onnx_export import export_onnx, onnx_metadata
+
+    start = time.perf_counter()
+    path = export_onnx(
+        args.model,
+        args.out,
+        opset=args.opset,
+        item_table_dtype=args.item_table,
+        max_session_length=args.max_session_length,
+    )
+    result = {
+        "out": str(path),
+        "bytes": os.path.getsize(path),
+        "seconds": time.perf_counter() - start,
+        "metadata": onnx_metadata(path),
+    }
+    if args.json:
+        print_json(result)
+    else:
+        meta = result["metadata"]
+        print(
+            f"wrote {path} ({result['bytes'] / 1e6:.1f} MB): {meta['n_items']} {meta['id_kind']} "
+            f"items, d={meta['dim']}, item table {meta['item_table_dtype']}, "
+            f"sessions cut to the last {meta['max_session_length']} known clicks",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def _parse_clicks(text: str, id_kind: str) -> list[int] | list[str]:
+    tokens = [t.strip() for t in text.split(",")] if text.strip() else []
+    if id_kind == "str":
+        return tokens
+    clicks = []
+    for token in tokens:
+        try:
+            clicks.append(int(token))
+        except ValueError:
+            raise ConfigError(
+                f"--clicks: {token!r} is not an integer, and this model's item ids are integers"
+            ) from None
+    return clicks
+
+
+def _recommend(args: argparse.Namespace) -> int:
+    from sessionrec.cli import print_json
+    from sessionrec.recommender import SessionRecommender
+
+    rec = SessionRecommender.load(args.model, threads=args.threads)
+    result = rec.next_items(
+        _parse_clicks(args.clicks, rec.id_kind), k=args.k, exclude_seen=not args.include_seen
+    )
+    if args.json:
+        print_json(result.to_dict())
+        return 0
+    if result.fallback:
+        print("no known item in the session: most popular items", file=sys.stderr)
+    for rank, (item_id, score) in enumerate(result, 1):
+        print(f"{rank:>4}  {item_id}  {score:.6g}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "export",
+        help="export a trained model to one ONNX file (raw item ids in, top-k ids out)",
+        description="Export the whole inference path (id mapping, session graph, SR-GNN, "
+        "top-k) to one ONNX file that onnxruntime runs alone; contract: export/README.md.",
+    )
+    p.add_argument("--model", required=True, help="model directory (sessionrec train --out)")
+    p.add_argument("--out", required=True, help="the .onnx file to write")
+    p.add_argument(
+        "--item-table",
+        choices=("fp32", "fp16", "int8"),
+        default="fp32",
+        help="item table precision: fp32 (reference), fp16 (half the file), int8 (a quarter "
+        "of the file and of the memory read per call)",
+    )
+    p.add_argument(
+        "--max-session-length",
+        type=int,
+        help="keep the last N known clicks of a session (default: the training setting, else 50)",
+    )
+    p.add_argument("--opset", type=int, default=18, help="ONNX opset (>= 18)")
+    p.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    p.set_defaults(func=_export)
+
+    p = sub.add_parser(
+        "recommend",
+        help="next items for a session, from an exported ONNX file (torch-free)",
+    )
+    p.add_argument("--model", required=True, help="the .onnx file (sessionrec export)")
+    p.add_argument(
+        "--clicks",
+        required=True,
+        help="the session so far, oldest first: comma-separated raw item ids ('' for none)",
+    )
+    p.add_argument("--k", type=int, default=20, help="how many items (default 20)")
+    p.add_argument(
+        "--include-seen", action="store_true", help="also recommend items already in the session"
+    )
+    p.add_argument("--threads", type=int, default=1, help="onnxruntime threads (default 1)")
+    p.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    p.set_defaults(func=_recommend)

@@ -1,0 +1,527 @@
+"""The preprocessing protocol: clean clicks -> training sessions and test samples.
+
+One frozen :class:`ProtocolConfig` holds every parameter (the single source of truth);
+:func:`prepare` applies it to a clickstream and returns a
+:class:`~sessionrec.data.dataset.SessionDataset`.
+
+``mode="default"`` (the SR-GNN protocol, stated cleanly):
+
+1. clicks of a session are ordered by time (ties: file order);
+2. sessions with fewer than ``min_session_length`` (2) clicks are dropped;
+3. items with fewer than ``min_item_support`` (5) clicks, counted over all sessions
+   left (training and test period alike, as in SR-GNN), are removed from sessions;
+4. sessions left with fewer than ``min_session_length`` clicks are dropped;
+5. a session's time :math:`t_s` is its last click; with :math:`T = \\max_s t_s` and the
+   split :math:`\\tau = T - 86400 \\cdot` ``test_days``, sessions with :math:`t_s < \\tau`
+   train and sessions with :math:`t_s \\ge \\tau` test (7 days for Diginetica, 1 for
+   YooChoose);
+6. with ``max_session_length`` :math:`L`, training sessions keep their last :math:`L`
+   clicks;
+7. the item vocabulary is the sorted raw ids of the training clicks;
+8. test clicks on items not in the vocabulary are dropped, test sessions need
+   ``min_session_length`` clicks left, and keep their last :math:`L` clicks;
+9. test sessions become prefix-augmented samples: ``[a, b, c, d]`` gives
+   ``([a], b), ([a, b], c), ([a, b, c], d)``.
+
+Sessions are ordered by time (then by their first row in the file). Session ids are
+trusted as given (``prepare(..., session_gap_s=...)`` makes ingestion cut them at longer
+inactivity gaps), and the report counts sessions spanning more than a day. The
+validation split (``validation_fraction`` of the latest training sessions, see
+:func:`~sessionrec.data.dataset.validation_split`) is made at training time.
+
+``mode="srgnn"`` reproduces the SR-GNN authors' ``datasets/preprocess.py``
+(Wu et al., AAAI 2019) exactly, quirks included:
+
+- a session's *date* is taken from its last row **in file order**: for date + offset
+  formats (Diginetica) the row's date at midnight, read as UTC (the script turns local
+  midnights into timestamps with ``time.mktime``; we evaluate that in UTC); for other
+  formats the row's time truncated to whole seconds (the YooChoose branch);
+- clicks within a session: Diginetica sorts them by ``timeframe`` alone (a stable sort
+  of the file order), other formats keep file order;
+- exact duplicate rows are kept (the script does not drop them);
+- length-1 sessions are dropped, then item support is counted over all remaining
+  sessions before the split, then sessions with fewer than 2 supported clicks go;
+- split :math:`\\tau = \\max(\\text{date}) - 86400 \\cdot` ``test_days``: training dates
+  :math:`< \\tau`, test dates :math:`> \\tau`; sessions dated exactly :math:`\\tau`
+  (the split day, for Diginetica) belong to neither side;
+- sessions are sorted by date, ties in order of first appearance in the file;
+- items are numbered in order of first appearance in the sorted training sessions
+  (the script's ids ``1, 2, ...`` are our indices ``0, 1, ...``);
+- test sessions keep only items seen in training and need 2 left;
+- test samples of a session come longest prefix first (as in the published
+  ``test.txt``); training sessions are stored whole (their augmentation gives the
+  script's training samples, shortest prefix first).
+
+On ``sample_train-item-views.csv`` this gives 469 training sessions, 47 sessions in the
+test period (the script's ``len(tes_sess)``), of which 39 keep 2 training items and make
+the 99 test samples, 309 items and 1,205 training samples.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
+from typing import Any, Literal
+
+import numpy as np
+import polars as pl
+
+from sessionrec.data.dataset import SessionDataset
+from sessionrec.data.ingest import (
+    Clicks,
+    ColumnMap,
+    OnBadRows,
+    describe_timestamp,
+    read_clicks,
+)
+from sessionrec.data.sessions import Samples, Sessions, lengths_to_offsets
+from sessionrec.data.vocab import ItemVocab
+from sessionrec.errors import ConfigError, EmptyDataError, SchemaError
+
+__all__ = ["ProtocolConfig", "prepare", "DEFAULT_TEST_DAYS", "TEST_DAYS_BY_FORMAT"]
+
+DAY_S = 86_400.0
+#: Test days when neither the config nor the format says otherwise (Diginetica's 7).
+DEFAULT_TEST_DAYS = 7.0
+#: Test days of formats whose literature uses another value.
+TEST_DAYS_BY_FORMAT: dict[str, float] = {"yoochoose": 1.0}
+
+
+@dataclass(frozen=True)
+class ProtocolConfig:
+    """Every preprocessing parameter, with the SR-GNN defaults.
+
+    Attributes:
+        mode: ``"default"`` or ``"srgnn"`` (the authors' script, quirks included).
+        min_session_length: sessions shorter than this (in clicks) are dropped, before
+            and after the item filter; test sessions need this many known items.
+        min_item_support: items with fewer clicks than this are removed.
+        test_days: the last ``test_days`` days are the test set; ``None``: by format
+            (:data:`TEST_DAYS_BY_FORMAT`, else :data:`DEFAULT_TEST_DAYS`).
+        max_session_length: keep only the last ``L`` clicks of a session (``None``: all).
+        validation_fraction: share of the latest training sessions held out for model
+            selection at training time.
+    """
+
+    mode: Literal["default", "srgnn"] = "default"
+    min_session_length: int = 2
+    min_item_support: int = 5
+    test_days: float | None = None
+    max_session_length: int | None = None
+    validation_fraction: float = 0.1
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("default", "srgnn"):
+            raise ConfigError(f"protocol mode must be 'default' or 'srgnn', got {self.mode!r}")
+        if not (isinstance(self.min_session_length, int) and self.min_session_length >= 2):
+            raise ConfigError(
+                f"min_session_length must be an int >= 2 (a session needs a prefix and a "
+                f"target), got {self.min_session_length!r}"
+            )
+        if not (isinstance(self.min_item_support, int) and self.min_item_support >= 1):
+            raise ConfigError(
+                f"min_item_support must be an int >= 1, got {self.min_item_support!r}"
+            )
+        if self.test_days is not None and not (
+            isinstance(self.test_days, int | float) and 0 < self.test_days < 1e5
+        ):
+            raise ConfigError(f"test_days must be > 0, got {self.test_days!r}")
+        if self.max_session_length is not None and not (
+            isinstance(self.max_session_length, int) and self.max_session_length >= 2
+        ):
+            raise ConfigError(
+                f"max_session_length must be an int >= 2 or None, got {self.max_session_length!r}"
+            )
+        if not 0.0 < self.validation_fraction < 1.0:
+            raise ConfigError(
+                f"validation_fraction must be in (0, 1), got {self.validation_fraction!r}"
+            )
+        if self.mode == "srgnn" and self.max_session_length is not None:
+            raise ConfigError(
+                "the srgnn protocol reproduces the authors' script, which has no "
+                "max_session_length; use mode='default' for it"
+            )
+
+    @classmethod
+    def srgnn(cls, **changes: Any) -> ProtocolConfig:
+        """The authors' protocol (``mode="srgnn"``)."""
+        return cls(mode="srgnn", **changes)
+
+    def resolved(self, format: str) -> ProtocolConfig:
+        """This config with ``test_days`` filled in for ``format``."""
+        if self.test_days is not None:
+            return self
+        return replace(self, test_days=TEST_DAYS_BY_FORMAT.get(format, DEFAULT_TEST_DAYS))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# -- shared steps -----------------------------------------------------------------------
+class _Stages:
+    """A stage-level progress bar on stderr (a no-op unless asked for)."""
+
+    def __init__(self, total: int, enabled: bool) -> None:
+        self._bar = None
+        if enabled:
+            from tqdm import tqdm
+
+            # disable=None: silent when stderr is not a terminal (logs, pipes)
+            self._bar = tqdm(
+                total=total, desc="prepare", unit="step", file=sys.stderr, disable=None
+            )
+
+    def step(self, name: str) -> None:
+        if self._bar is not None:
+            self._bar.set_postfix_str(name)
+            self._bar.update(1)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
+def _ids_array(series: pl.Series) -> np.ndarray:
+    if series.dtype == pl.String:
+        return np.asarray(series.to_list(), dtype=object)
+    return series.to_numpy().astype(np.int64)
+
+
+def _to_index(item: pl.Expr, vocab_ids: pl.Series) -> pl.Expr:
+    """Raw id -> vocabulary index (Int64); null for ids not in the vocabulary."""
+    return item.replace_strict(
+        vocab_ids,
+        pl.int_range(len(vocab_ids), dtype=pl.Int64, eager=True),
+        default=None,
+        return_dtype=pl.Int64,
+    )
+
+
+def _sessions_in_time_order(clicks: pl.DataFrame) -> Sessions:
+    """CSR sessions, ordered by time, then by first row in the file.
+
+    ``clicks`` is session-contiguous (sorted by ``session_id``, then by the order of
+    clicks within a session) and has ``item_index``, ``_time`` (the session's time) and
+    ``_first_row`` (the session's first row in the file, before any filter).
+    """
+    per = clicks.group_by("session_id", maintain_order=True).agg(
+        pl.len().alias("n"),
+        pl.col("_time").first(),
+        pl.col("_first_row").first(),
+    )
+    times = per.get_column("_time").to_numpy().astype(np.float64)
+    sessions = Sessions(
+        clicks.get_column("item_index").to_numpy(),
+        lengths_to_offsets(per.get_column("n").to_numpy().astype(np.int64)),
+        times,
+        _ids_array(per.get_column("session_id")),
+    )
+    order = np.lexsort((per.get_column("_first_row").to_numpy(), times))
+    return sessions.select(order)
+
+
+def _renumber_by_first_appearance(
+    train: Sessions, test: Sessions, ids: np.ndarray
+) -> tuple[Sessions, Sessions, np.ndarray]:
+    """Renumber items in order of first appearance in ``train`` (the SR-GNN numbering)."""
+    seen, first = np.unique(train.items, return_index=True)
+    order = seen[np.argsort(first, kind="stable")]  # old index of the i-th new item
+    new_of_old = np.empty(len(ids), dtype=np.int64)
+    new_of_old[order] = np.arange(len(order), dtype=np.int64)
+
+    def renumber(s: Sessions) -> Sessions:
+        return Sessions(new_of_old[s.items], s.offsets, s.times, s.session_ids)
+
+    return renumber(train), renumber(test), ids[order]
+
+
+def _longest_prefix_first(samples: Samples) -> Samples:
+    """Reverse the order of each session's samples (the SR-GNN script's order)."""
+    if len(samples) == 0 or samples.session_index is None:
+        return samples
+    si = samples.session_index
+    counts = np.bincount(si, minlength=int(si.max()) + 1)
+    first = lengths_to_offsets(counts)[:-1]
+    j = np.arange(len(samples), dtype=np.int64)
+    # sample j of a block [a, a + c) goes to a + c - 1 - (j - a)
+    perm = 2 * first[si] + counts[si] - 1 - j
+    return samples.select(perm)
+
+
+def _require_columns(frame: pl.DataFrame, needed: Sequence[str]) -> None:
+    missing = [c for c in needed if c not in frame.columns]
+    if missing:
+        raise SchemaError(
+            f"clicks frame lacks the canonical column(s) {missing} (has {frame.columns}); "
+            "read the dump with sessionrec.data.ingest.read_clicks"
+        )
+
+
+# -- default protocol -------------------------------------------------------------------
+def _filter_sessions_and_items(
+    clicks: pl.DataFrame, cfg: ProtocolConfig, rep: dict[str, Any]
+) -> pl.DataFrame:
+    """Steps 2-4 (both modes): short sessions, rare items, sessions left short.
+
+    ``clicks`` is session-contiguous, so the per-session windows run on sorted groups.
+    """
+    k = cfg.min_session_length
+    rep["clicks_in"] = clicks.height
+    rep["sessions_in"] = clicks.get_column("session_id").n_unique()
+    clicks = clicks.filter(pl.len().over("session_id") >= k)
+    n_sessions = clicks.get_column("session_id").n_unique()
+    rep["sessions_too_short"] = rep["sessions_in"] - n_sessions
+    # support counted over every session left: training and test period alike
+    support = clicks.group_by("item_id").len()
+    rep["items_below_support"] = support.filter(pl.col("len") < cfg.min_item_support).height
+    before = clicks.height
+    clicks = clicks.filter(pl.len().over("item_id") >= cfg.min_item_support)
+    rep["clicks_on_rare_items"] = before - clicks.height
+    clicks = clicks.filter(pl.len().over("session_id") >= k)
+    rep["sessions_too_short_after_item_filter"] = n_sessions - (
+        clicks.get_column("session_id").n_unique()
+    )
+    if clicks.height == 0:
+        raise EmptyDataError(
+            f"no session keeps {k} clicks on items with >= {cfg.min_item_support} clicks; "
+            "lower --min-item-support, or check the session and item columns"
+        )
+    return clicks
+
+
+def _vocab_and_index(
+    train: pl.DataFrame, test: pl.DataFrame, k: int, rep: dict[str, Any]
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.Series]:
+    """Sorted training item ids; ``item_index`` on both sides; unseen test clicks dropped."""
+    ids = train.get_column("item_id").unique().sort()
+    index = pl.col("item_id").replace_strict(
+        ids, pl.int_range(len(ids), dtype=pl.Int64, eager=True), default=None,
+        return_dtype=pl.Int64,
+    )  # fmt: skip
+    train = train.with_columns(item_index=index)
+    test = test.with_columns(item_index=index)
+    before = test.height
+    test = test.filter(pl.col("item_index").is_not_null())
+    rep["test_clicks_on_unseen_items"] = before - test.height
+    test = test.filter(pl.len().over("session_id") >= k)
+    rep["test_sessions_too_short_after_unseen_filter"] = rep["test_sessions_in_split"] - (
+        test.get_column("session_id").n_unique()
+    )
+    return train, test, ids
+
+
+def _split_times(clicks: pl.DataFrame, cfg: ProtocolConfig, rep: dict[str, Any]) -> float:
+    """The split time: the latest session time minus ``test_days`` days."""
+    assert cfg.test_days is not None
+    last = float(clicks.get_column("_time").max())  # type: ignore[arg-type]
+    split = last - DAY_S * cfg.test_days
+    rep["split_time"] = split
+    rep["split_time_utc"] = describe_timestamp(split)
+    return split
+
+
+def _no_training_left(clicks: pl.DataFrame, split: float, cfg: ProtocolConfig) -> EmptyDataError:
+    first = float(clicks.get_column("_time").min())  # type: ignore[arg-type]
+    span = (split + DAY_S * (cfg.test_days or 0) - first) / DAY_S
+    return EmptyDataError(
+        f"every session falls within the last {cfg.test_days:g} days (the sessions span "
+        f"{span:.2f} days), so nothing is left to train on; lower --test-days"
+    )
+
+
+def _default_protocol(
+    frames: list[pl.DataFrame], cfg: ProtocolConfig, rep: dict[str, Any], stages: _Stages
+) -> tuple[Sessions, Samples, ItemVocab]:
+    k = cfg.min_session_length
+    frame = frames.pop()
+    # 1: sessions contiguous, clicks in time order (ties: file order)
+    clicks = frame.select("session_id", "item_id", "timestamp", "row_nr").sort(
+        "session_id", "timestamp", "row_nr"
+    )
+    del frame  # the caller handed it over: free the unsorted copy
+    # ties in time are broken by the session's first row in the file (before filters)
+    clicks = clicks.with_columns(_first_row=pl.col("row_nr").min().over("session_id")).drop(
+        "row_nr"
+    )
+    clicks = _filter_sessions_and_items(clicks, cfg, rep)
+    stages.step("filter")
+
+    # 5: a session's time is its last click
+    clicks = clicks.with_columns(_time=pl.col("timestamp").last().over("session_id"))
+    spans = clicks.group_by("session_id").agg(
+        (pl.col("timestamp").last() - pl.col("timestamp").first()).alias("span")
+    )
+    rep["sessions_spanning_over_1_day"] = int((spans.get_column("span") > DAY_S).sum())
+    split = _split_times(clicks, cfg, rep)
+    train = clicks.filter(pl.col("_time") < split)
+    test = clicks.filter(pl.col("_time") >= split)
+    del clicks
+    rep["train_sessions"] = train.get_column("session_id").n_unique()
+    rep["test_sessions_in_split"] = test.get_column("session_id").n_unique()
+    stages.step("split")
+    if train.height == 0:
+        raise _no_training_left(test, split, cfg)
+
+    # 6: keep the last L clicks of training sessions (before the vocabulary, so every
+    # vocabulary item occurs in training)
+    from_end = pl.len().over("session_id") - 1 - pl.int_range(pl.len()).over("session_id")
+    cut = 0
+    if cfg.max_session_length is not None:
+        kept = train.filter(from_end < cfg.max_session_length)
+        cut, train = train.height - kept.height, kept
+    # 7-8: vocabulary of the sorted training ids; unseen test clicks dropped
+    train, test, ids = _vocab_and_index(train, test, k, rep)
+    # 9: keep the last L known clicks of test sessions
+    if cfg.max_session_length is not None:
+        kept = test.filter(from_end < cfg.max_session_length)
+        cut, test = cut + test.height - kept.height, kept
+        rep["clicks_cut_by_max_session_length"] = cut
+    stages.step("index")
+    return (
+        _sessions_in_time_order(train),
+        _sessions_in_time_order(test).to_samples(),
+        ItemVocab(_ids_array(ids)),
+    )
+
+
+# -- the authors' script ----------------------------------------------------------------
+def _srgnn_protocol(
+    frames: list[pl.DataFrame], cfg: ProtocolConfig, rep: dict[str, Any], stages: _Stages
+) -> tuple[Sessions, Samples, ItemVocab]:
+    k = cfg.min_session_length
+    frame = frames.pop()
+    dated = "day" in frame.columns
+    # the script's per-row date: the eventdate's midnight, or the time in whole seconds
+    date = pl.col("day").cast(pl.Float64) if dated else pl.col("timestamp").floor()
+    # within a session: a stable sort by timeframe (Diginetica), else file order
+    order = ["day_offset", "row_nr"] if dated else ["row_nr"]
+    clicks = frame.select("session_id", "item_id", "row_nr", *order[:-1], date.alias("_date"))
+    clicks = clicks.sort("session_id", *order)
+    del frame  # the caller handed it over: free the unsorted copy
+    # a session's date: that of its last row in file order (before any filter); ties
+    # in date keep the order of first appearance in the file (the script's dict order)
+    clicks = clicks.with_columns(
+        _time=pl.col("_date").get(pl.col("row_nr").arg_max()).over("session_id"),
+        _first_row=pl.col("row_nr").min().over("session_id"),
+    ).drop("row_nr")
+    clicks = _filter_sessions_and_items(clicks, cfg, rep)
+    stages.step("filter")
+
+    split = _split_times(clicks, cfg, rep)
+    on_split = clicks.filter(pl.col("_time") == split).get_column("session_id").n_unique()
+    rep["sessions_on_split_day"] = on_split  # the script puts them on neither side
+    train = clicks.filter(pl.col("_time") < split)
+    test = clicks.filter(pl.col("_time") > split)
+    del clicks
+    rep["train_sessions"] = train.get_column("session_id").n_unique()
+    rep["test_sessions_in_split"] = test.get_column("session_id").n_unique()
+    stages.step("split")
+    if train.height == 0:
+        raise _no_training_left(test, split, cfg)
+
+    train, test, ids = _vocab_and_index(train, test, k, rep)
+    train_sessions, test_sessions, vocab_ids = _renumber_by_first_appearance(
+        _sessions_in_time_order(train), _sessions_in_time_order(test), _ids_array(ids)
+    )
+    stages.step("index")
+    return (
+        train_sessions,
+        _longest_prefix_first(test_sessions.to_samples()),
+        ItemVocab(vocab_ids),
+    )
+
+
+# -- entry point ------------------------------------------------------------------------
+def prepare(
+    clicks: str | os.PathLike[str] | pl.DataFrame | pl.LazyFrame | Clicks,
+    config: ProtocolConfig | None = None,
+    *,
+    format: str = "auto",
+    columns: ColumnMap | None = None,
+    separator: str | None = None,
+    on_bad_rows: OnBadRows = "error",
+    event_types: Sequence[str] | None = None,
+    session_gap_s: float | None = None,
+    progress: bool = False,
+) -> SessionDataset:
+    """Apply the protocol to a clickstream: a dump file, a polars frame, or :class:`Clicks`.
+
+    Files and frames are read with :func:`~sessionrec.data.ingest.read_clicks` (the
+    keyword arguments are passed on; exact duplicate rows are dropped except under the
+    ``srgnn`` protocol, which keeps them as the authors' script did). A frame must hold
+    session, item and time columns that ``read_clicks`` can map.
+
+    Returns:
+        A :class:`SessionDataset` whose ``meta`` holds the source, the resolved protocol
+        parameters and ``report`` (``ingest``: rows read, skipped, deduplicated;
+        ``protocol``: sessions and clicks dropped at each step, the split time, counts).
+
+    Raises:
+        SchemaError, BadRowsError: from reading (see ``read_clicks``).
+        EmptyDataError: nothing left to train or test on, with the step that emptied it.
+        ConfigError: bad parameters.
+    """
+    config = config if config is not None else ProtocolConfig()
+    stages = _Stages(5, progress)
+    try:
+        if isinstance(clicks, Clicks):
+            read = clicks
+        else:
+            read = read_clicks(
+                clicks,
+                format,
+                columns,
+                separator=separator,
+                on_bad_rows=on_bad_rows,
+                event_types=event_types,
+                session_gap_s=session_gap_s,
+                drop_duplicates=config.mode != "srgnn",
+            )
+        stages.step("read")
+        _require_columns(read.frame, ("session_id", "item_id", "timestamp", "row_nr"))
+        cfg = config.resolved(read.format)
+        rep: dict[str, Any] = {"mode": cfg.mode, "test_days": cfg.test_days}
+        run = _srgnn_protocol if cfg.mode == "srgnn" else _default_protocol
+        frames = [read.frame]
+        ingest_report, clicks_format = read.report, read.format
+        if not isinstance(clicks, Clicks):
+            del read  # ours: the protocol frees the frame once it has sorted a copy
+        train, test, vocab = run(frames, cfg, rep, stages)
+        if len(test) == 0:
+            raise EmptyDataError(
+                f"no test samples: none of the {rep['test_sessions_in_split']} sessions of "
+                f"the last {cfg.test_days:g} days keeps {cfg.min_session_length} clicks on "
+                "training items; raise --test-days or lower --min-item-support"
+            )
+        rep["train_sessions"] = len(train)
+        rep["test_sessions"] = int(len(np.unique(test.session_index)))  # type: ignore[arg-type]
+        rep["items"] = len(vocab)
+        rep["train_clicks"] = train.n_clicks
+        rep["train_samples"] = int(np.maximum(train.lengths - 1, 0).sum())
+        rep["test_samples"] = len(test)
+        meta = {
+            "source": ingest_report.source,
+            "clicks_format": clicks_format,
+            "protocol": cfg.to_dict(),
+            "times": "srgnn session date" if cfg.mode == "srgnn" else "last click, Unix s",
+            "report": {"ingest": ingest_report.to_dict(), "protocol": _plain(rep)},
+        }
+        stages.step("done")
+        return SessionDataset(train, test, vocab, meta)
+    finally:
+        stages.close()
+
+
+def _plain(obj: dict[str, Any]) -> dict[str, Any]:
+    """JSON-friendly values (numpy/polars scalars -> Python)."""
+    out: dict[str, Any] = {}
+    for key, value in obj.items():
+        if isinstance(value, np.generic):
+            value = value.item()
+        if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+            value = int(value) if key not in ("test_days",) else value
+        out[key] = value
+    return out

@@ -1,0 +1,268 @@
+"""``SessionRecommender``: next-item recommendations from an exported ONNX file.
+
+This module imports numpy and onnxruntime only (never torch, torch_geometric or polars),
+so a service that serves recommendations needs neither PyTorch nor the training stack::
+
+    from sessionrec import SessionRecommender
+
+    rec = SessionRecommender.load("model.onnx", threads=1)
+    for item_id, score in rec.next_items([214834865, 214706441], k=10):
+        ...
+
+The file's contract (inputs, outputs, padding, fallback, metadata) is ``export/README.md``.
+A :class:`SessionRecommender` is safe to share between threads: each call builds its own
+input arrays and ``onnxruntime.InferenceSession.run`` is thread-safe.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from numbers import Integral
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from sessionrec.errors import ArtifactError, ConfigError
+
+__all__ = ["Recommendation", "NextItems", "SessionRecommender"]
+
+CONTRACT = "sessionrec.onnx/1"  # = sessionrec.onnx_export.CONTRACT (not imported: torch-free)
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
+class Recommendation(NamedTuple):
+    """One recommended item: its raw id (as in the training data) and its score."""
+
+    item_id: int | str
+    score: float
+
+
+@dataclass(frozen=True)
+class NextItems:
+    """The top-k items for one session, best first.
+
+    Iterating yields :class:`Recommendation` ``(item_id, score)`` pairs.
+
+    Attributes:
+        items: the recommendations. Items excluded as already seen never appear, so there
+            are fewer than ``k`` when ``k`` exceeds the unseen catalog.
+        fallback: ``True`` when the session had no known item and the items are the most
+            popular ones of the training data (score = share of the training clicks).
+    """
+
+    items: tuple[Recommendation, ...]
+    fallback: bool
+
+    def __iter__(self) -> Iterator[Recommendation]:
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> Recommendation:
+        return self.items[i]
+
+    @property
+    def ids(self) -> list[int | str]:
+        return [r.item_id for r in self.items]
+
+    @property
+    def scores(self) -> list[float]:
+        return [r.score for r in self.items]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: ``{"items": [{"item_id", "score"}, ...], "fallback": bool}``."""
+        return {
+            "items": [{"item_id": r.item_id, "score": r.score} for r in self.items],
+            "fallback": self.fallback,
+        }
+
+
+class SessionRecommender:
+    """Runs an exported sessionrec ONNX file with onnxruntime.
+
+    Create it with :meth:`load`. Attributes: ``path``, ``metadata`` (the file's
+    ``metadata_props``), ``n_items``, ``id_kind`` (``"int"`` or ``"str"``),
+    ``max_session_length``.
+    """
+
+    def __init__(self, session: Any, path: Path, metadata: dict[str, str]) -> None:
+        self._session = session
+        self.path = path
+        self.metadata = metadata
+        self.id_kind: str = metadata["id_kind"]
+        self.n_items = int(metadata["n_items"])
+        self.max_session_length = int(metadata["max_session_length"])
+        self._pad: int | str = -1 if self.id_kind == "int" else ""
+        self._dtype: Any = np.int64 if self.id_kind == "int" else object
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], threads: int | None = None) -> SessionRecommender:
+        """Load an exported model.
+
+        Args:
+            path: the ``.onnx`` file written by ``sessionrec export``.
+            threads: onnxruntime intra-op threads per call (``None``: onnxruntime's
+                default, one per physical core). Services that run many calls in parallel
+                usually want ``1``.
+        """
+        import onnxruntime as ort
+
+        path = Path(path)
+        if not path.is_file():
+            raise ArtifactError(f"{path}: no such model file (export one with `sessionrec export`)")
+        if threads is not None and (
+            isinstance(threads, bool) or not isinstance(threads, Integral) or threads < 1
+        ):
+            raise ConfigError(f"threads must be an integer >= 1 or None, got {threads!r}")
+        options = ort.SessionOptions()
+        if threads is not None:
+            options.intra_op_num_threads = int(threads)
+        options.inter_op_num_threads = 1
+        # the file is portable (standard ops only); fusions for this CPU happen here
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        try:
+            session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own types for corrupt files
+            raise ArtifactError(f"{path}: not a loadable ONNX model ({exc})") from None
+        metadata = dict(session.get_modelmeta().custom_metadata_map)
+        if metadata.get("contract") != CONTRACT:
+            raise ArtifactError(
+                f"{path}: not a sessionrec model of contract {CONTRACT!r} "
+                f"(found contract {metadata.get('contract')!r}); export it with `sessionrec export`"
+            )
+        for key in ("id_kind", "n_items", "max_session_length"):
+            if key not in metadata:
+                raise ArtifactError(f"{path}: metadata lacks {key!r}; export the model again")
+        return cls(session, path, metadata)
+
+    def __repr__(self) -> str:
+        return f"SessionRecommender({str(self.path)!r}, {self.n_items} {self.id_kind} items)"
+
+    # -- input checking -------------------------------------------------------------------
+    def _check_id(self, value: Any, where: str) -> int | str:
+        if self.id_kind == "int":
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, Integral):
+                raise ConfigError(
+                    f"{where}: item ids of this model are integers, got "
+                    f"{type(value).__name__} {value!r}"
+                )
+            value = int(value)
+            if not _INT64_MIN <= value <= _INT64_MAX:
+                raise ConfigError(f"{where}: item id {value} does not fit in int64")
+            return value
+        if not isinstance(value, str):
+            raise ConfigError(
+                f"{where}: item ids of this model are strings, got {type(value).__name__} {value!r}"
+            )
+        return value
+
+    def _session_ids(self, clicks: Any, where: str) -> np.ndarray:
+        """``clicks`` as a 1-D int64 (or object, for string ids) array, checked."""
+        if isinstance(clicks, (str, bytes)) or not isinstance(clicks, (Sequence, np.ndarray)):
+            raise ConfigError(
+                f"{where}: a session is a list of item ids, got {type(clicks).__name__}"
+            )
+        if isinstance(clicks, np.ndarray):
+            if clicks.ndim != 1:
+                raise ConfigError(
+                    f"{where}: a session is 1-D, got an array of shape {clicks.shape}"
+                )
+            if self.id_kind == "int" and clicks.dtype.kind == "i":
+                return clicks.astype(np.int64, copy=False)
+            clicks = clicks.tolist()
+        # fast path: plain ints (or strs); anything else is checked id by id
+        plain = int if self.id_kind == "int" else str
+        if not all(type(v) is plain for v in clicks):
+            clicks = [self._check_id(v, f"{where}[{i}]") for i, v in enumerate(clicks)]
+        try:
+            return np.array(clicks, dtype=self._dtype)
+        except OverflowError:
+            for i, v in enumerate(clicks):
+                self._check_id(v, f"{where}[{i}]")
+            raise  # pragma: no cover (one of the ids does not fit and raised above)
+
+    @staticmethod
+    def _check_options(k: Any, exclude_seen: Any) -> int:
+        if isinstance(k, (bool, np.bool_)) or not isinstance(k, Integral):
+            raise ConfigError(f"k must be a positive integer, got {type(k).__name__} {k!r}")
+        if k <= 0:
+            raise ConfigError(f"k must be >= 1, got {k}")
+        if not isinstance(exclude_seen, (bool, np.bool_)):
+            raise ConfigError(f"exclude_seen must be True or False, got {exclude_seen!r}")
+        return int(min(k, _INT64_MAX))
+
+    # -- inference ------------------------------------------------------------------------
+    def _run(self, batch: list[np.ndarray], k: int, exclude_seen: bool) -> list[NextItems]:
+        if len(batch) == 1 and len(batch[0]):
+            ids = batch[0][None, :]
+        else:  # padded with the padding id (the contract): [B, max(1, longest)]
+            width = max(1, max(len(s) for s in batch))
+            ids = np.full((len(batch), width), self._pad, dtype=self._dtype)
+            for row, clicks in zip(ids, batch):
+                row[: len(clicks)] = clicks
+        top_ids, top_scores, fallback = self._session.run(
+            None,
+            {
+                "item_ids": ids,
+                "k": np.array([k], dtype=np.int64),
+                "exclude_seen": np.array([bool(exclude_seen)]),
+            },
+        )
+        keep = np.isfinite(top_scores)  # -inf: excluded (seen) items past the unseen ones
+        results = []
+        for b in range(len(batch)):
+            row_keep = keep[b]
+            results.append(
+                NextItems(
+                    tuple(
+                        Recommendation(i, s)
+                        for i, s in zip(
+                            top_ids[b][row_keep].tolist(), top_scores[b][row_keep].tolist()
+                        )
+                    ),
+                    bool(fallback[b]),
+                )
+            )
+        return results
+
+    def next_items(
+        self,
+        clicks: Sequence[int] | Sequence[str] | np.ndarray,
+        k: int = 20,
+        exclude_seen: bool = True,
+    ) -> NextItems:
+        """The ``k`` items most likely to be clicked next after ``clicks``.
+
+        Args:
+            clicks: the session so far, oldest first: raw item ids as in the training data.
+                Unknown ids are ignored; only the last ``max_session_length`` known clicks
+                count. An empty or all-unknown session gets the popularity fallback.
+            k: how many items (>= 1; more than the catalog gives the whole catalog).
+            exclude_seen: leave out items already in the session.
+
+        Raises:
+            ConfigError: ``clicks`` is not a list of ids of the model's kind, ``k < 1``,
+                ``exclude_seen`` not a bool.
+        """
+        k = self._check_options(k, exclude_seen)
+        return self._run([self._session_ids(clicks, "clicks")], k, exclude_seen)[0]
+
+    def next_items_batch(
+        self,
+        sessions: Sequence[Sequence[int] | Sequence[str] | np.ndarray],
+        k: int = 20,
+        exclude_seen: bool = True,
+    ) -> list[NextItems]:
+        """:meth:`next_items` of many sessions in one onnxruntime call (same order)."""
+        k = self._check_options(k, exclude_seen)
+        if isinstance(sessions, (str, bytes)) or not isinstance(sessions, (Sequence, np.ndarray)):
+            raise ConfigError(f"sessions must be a list of sessions, got {type(sessions).__name__}")
+        batch = [self._session_ids(s, f"sessions[{i}]") for i, s in enumerate(sessions)]
+        if not batch:
+            return []
+        return self._run(batch, k, exclude_seen)

@@ -1,0 +1,372 @@
+"""SessionRecommender: the torch-free runtime over an exported file."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from _onnx_helpers import N_ITEMS, ort_session, pad_batch, raw_ids, run_onnx, train_tiny
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from sessionrec import SessionRecommender
+from sessionrec.errors import ArtifactError, ConfigError
+from sessionrec.onnx_export import export_onnx
+from sessionrec.recommender import NextItems, Recommendation
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def model_files(tmp_path_factory):
+    """Exported tiny trained models: ``{"int": path, "str": path}``."""
+    out = {}
+    for kind, preset in (("int", "srgnn"), ("str", "default")):
+        out[kind] = export_onnx(
+            train_tiny(kind, preset), tmp_path_factory.mktemp(kind) / "model.onnx"
+        )
+    return out
+
+
+@pytest.fixture(scope="module")
+def rec_int(model_files):
+    return SessionRecommender.load(model_files["int"], threads=1)
+
+
+@pytest.fixture(scope="module")
+def rec_str(model_files):
+    return SessionRecommender.load(model_files["str"], threads=1)
+
+
+IDS = raw_ids("int").tolist()
+SKUS = raw_ids("str").tolist()
+
+
+# -- the API ----------------------------------------------------------------------------
+def test_next_items_returns_ids_and_scores_best_first(rec_int):
+    result = rec_int.next_items([IDS[1], IDS[2]], k=5)
+    assert isinstance(result, NextItems) and len(result) == 5 and not result.fallback
+    assert all(isinstance(r, Recommendation) for r in result)
+    for item_id, score in result:  # unpacks as (item_id, score)
+        assert type(item_id) is int and type(score) is float
+    assert result.scores == sorted(result.scores, reverse=True)
+    assert {IDS[1], IDS[2]}.isdisjoint(result.ids)
+    assert result.to_dict()["items"][0] == {"item_id": result[0].item_id, "score": result[0].score}
+    assert rec_int.n_items == N_ITEMS and rec_int.id_kind == "int"
+    assert rec_int.max_session_length == 50 and rec_int.metadata["contract"] == "sessionrec.onnx/1"
+
+
+def test_string_ids(rec_str):
+    result = rec_str.next_items([SKUS[3], "not-an-item", SKUS[4]], k=3)
+    assert all(type(i) is str and i in SKUS for i in result.ids)
+    assert rec_str.id_kind == "str"
+
+
+def test_same_as_the_raw_onnx_graph(rec_int, model_files):
+    session = ort_session(model_files["int"])
+    clicks = [IDS[5], IDS[6], IDS[5]]
+    top_ids, top_scores, _ = run_onnx(session, pad_batch([clicks], "int"), 7, True)
+    result = rec_int.next_items(clicks, k=7)
+    assert result.ids == top_ids[0].tolist()
+    assert result.scores == top_scores[0].tolist()
+
+
+def test_learned_the_successor_pattern(rec_int):
+    # the training data mostly continue i -> i + 1
+    assert IDS[11] in rec_int.next_items([IDS[8], IDS[9], IDS[10]], k=3).ids
+
+
+def test_batch_equals_one_by_one(rec_int):
+    sessions = [[IDS[1], IDS[2]], [], [IDS[7]] * 3, [5, 6], list(IDS[:12]), np.array(IDS[3:6])]
+    batch = rec_int.next_items_batch(sessions, k=6)
+    assert len(batch) == len(sessions)
+    for s, together in zip(sessions, batch):
+        alone = rec_int.next_items(s, k=6)
+        assert alone.ids == together.ids and alone.fallback == together.fallback
+        np.testing.assert_allclose(alone.scores, together.scores, atol=1e-5)
+    assert rec_int.next_items_batch([]) == []
+
+
+def test_fallback_for_empty_and_unknown_sessions(rec_int, rec_str):
+    for rec, session in ((rec_int, []), (rec_int, [-5, 10**15]), (rec_str, ["?", ""])):
+        result = rec.next_items(session, k=3)
+        assert result.fallback and len(result) == 3
+    # the training data click item 2 most, then item 1 (see _onnx_helpers.tiny_dataset)
+    assert rec_int.next_items([], k=2).ids == [IDS[2], IDS[1]]
+
+
+def test_exclude_seen_and_k_beyond_the_catalog(rec_int):
+    seen = [IDS[0], IDS[1], IDS[1], IDS[2]]
+    excluded = rec_int.next_items(seen, k=1000)
+    assert len(excluded) == N_ITEMS - 3 and not set(seen) & set(excluded.ids)
+    included = rec_int.next_items(seen, k=1000, exclude_seen=False)
+    assert len(included) == N_ITEMS and set(seen) <= set(included.ids)
+    assert np.isfinite(included.scores).all()
+
+
+def test_numpy_ids_are_accepted(rec_int):
+    a = rec_int.next_items(np.array(IDS[3:6], dtype=np.int32), k=4)
+    b = rec_int.next_items([np.int64(i) for i in IDS[3:6]], k=4)
+    c = rec_int.next_items(IDS[3:6], k=np.int64(4))
+    assert a.ids == b.ids == c.ids
+
+
+def test_very_long_sessions(rec_int):
+    clicks = [IDS[i % N_ITEMS] for i in range(10_000)]
+    assert rec_int.next_items(clicks, k=5).ids == rec_int.next_items(clicks[-50:], k=5).ids
+
+
+# -- errors -----------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "clicks, message",
+    [
+        ("1001,1002", "list of item ids"),
+        (1001, "list of item ids"),
+        ([1001, "1002"], r"clicks\[1\].*integers"),
+        ([1001, 2.0], "integers"),
+        ([True], "integers"),
+        ([None], "integers"),
+        ([2**70], "int64"),
+        ([[1001]], "integers"),
+        (np.zeros((2, 2), dtype=np.int64), "1-D"),
+        (np.array([1.5]), "integers"),
+    ],
+)
+def test_bad_sessions_are_config_errors(rec_int, clicks, message):
+    with pytest.raises(ConfigError, match=message):
+        rec_int.next_items(clicks)
+
+
+def test_string_model_refuses_int_ids(rec_str):
+    with pytest.raises(ConfigError, match="strings"):
+        rec_str.next_items([1, 2])
+
+
+@pytest.mark.parametrize("k", [0, -1, 2.5, "20", True, None])
+def test_bad_k(rec_int, k):
+    with pytest.raises(ConfigError, match="k must be"):
+        rec_int.next_items([IDS[1]], k=k)
+
+
+def test_bad_batch_arguments(rec_int):
+    with pytest.raises(ConfigError, match="exclude_seen"):
+        rec_int.next_items([IDS[1]], exclude_seen="yes")
+    with pytest.raises(ConfigError, match="list of sessions"):
+        rec_int.next_items_batch("abc")
+    with pytest.raises(ConfigError, match=r"sessions\[1\]"):
+        rec_int.next_items_batch([[IDS[1]], "x"])
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    clicks=st.lists(
+        st.one_of(
+            st.integers(-(2**64), 2**64),
+            st.sampled_from(IDS),
+            st.floats(allow_nan=True),
+            st.text(max_size=3),
+            st.booleans(),
+            st.none(),
+        ),
+        max_size=60,
+    ),
+    k=st.one_of(st.integers(-3, 100), st.floats(), st.none()),
+)
+def test_any_input_gives_a_result_or_a_config_error(rec_int, clicks, k):
+    try:
+        result = rec_int.next_items(clicks, k=k)
+    except ConfigError:
+        return
+    known = [c for c in clicks if c in IDS]
+    assert result.fallback == (not known)
+    seen = set(known[-50:])  # only the last max_session_length known clicks count
+    assert len(result) == min(k, N_ITEMS - len(seen))
+    assert not seen & set(result.ids)
+
+
+def test_load_errors(tmp_path, model_files):
+    with pytest.raises(ArtifactError, match="no such model file"):
+        SessionRecommender.load(tmp_path / "missing.onnx")
+    garbage = tmp_path / "garbage.onnx"
+    garbage.write_bytes(b"\x00not an onnx file" * 10)
+    with pytest.raises(ArtifactError, match="not a loadable ONNX model"):
+        SessionRecommender.load(garbage)
+    # a valid ONNX file that is not ours
+    foreign = onnx.load(str(model_files["int"]))
+    del foreign.metadata_props[:]
+    onnx.save(foreign, str(tmp_path / "foreign.onnx"))
+    with pytest.raises(ArtifactError, match="contract"):
+        SessionRecommender.load(tmp_path / "foreign.onnx")
+    for threads in (0, -1, 1.5, True):
+        with pytest.raises(ConfigError, match="threads"):
+            SessionRecommender.load(model_files["int"], threads=threads)
+
+
+# -- concurrency ------------------------------------------------------------------------
+def test_thread_safe(rec_int):
+    rng = np.random.default_rng(0)
+    sessions = [rng.choice(IDS, size=int(rng.integers(0, 12))).tolist() for _ in range(64)]
+    expected = [rec_int.next_items(s, k=10).ids for s in sessions]
+    errors: list[BaseException] = []
+    mismatches = []
+
+    def worker(seed: int) -> None:
+        order = np.random.default_rng(seed).permutation(len(sessions) * 4) % len(sessions)
+        try:
+            for i in order:
+                if rec_int.next_items(sessions[i], k=10).ids != expected[i]:
+                    mismatches.append(i)
+        except BaseException as exc:  # noqa: BLE001 (reported below)
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(seed,)) for seed in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and not mismatches
+
+
+# -- torch-free -------------------------------------------------------------------------
+BLOCK_TORCH = """
+import importlib.abc, sys
+BLOCKED = {"torch", "torch_geometric", "polars"}
+attempts = []
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in BLOCKED:
+            attempts.append(name)
+            raise ImportError(f"{name} is blocked in this test")
+        return None
+sys.meta_path.insert(0, Block())
+"""
+
+
+def test_serving_never_imports_torch(model_files):
+    """Import and use SessionRecommender with torch, torch_geometric and polars made
+    unimportable; none of them is even attempted."""
+    script = (
+        BLOCK_TORCH
+        + f"""
+from sessionrec import SessionRecommender
+rec = SessionRecommender.load({str(model_files["int"])!r}, threads=1)
+result = rec.next_items([{IDS[1]}, {IDS[2]}], k=3)
+batch = rec.next_items_batch([[{IDS[3]}], []], k=2)
+assert len(result) == 3 and batch[1].fallback
+loaded = sorted(m for m in sys.modules if m.split(".")[0] in BLOCKED)
+ours = sorted(m for m in sys.modules if m.startswith("sessionrec"))
+print(f"attempts={{attempts}} loaded={{loaded}} ours={{ours}}")
+"""
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"},
+    )
+    assert out.returncode == 0, out.stderr
+    assert "attempts=[] loaded=[]" in out.stdout
+    assert "ours=['sessionrec', 'sessionrec.errors', 'sessionrec.recommender']" in out.stdout
+
+
+def test_standalone_python_client_matches(model_files, rec_str):
+    sys.path.insert(0, str(ROOT / "export" / "python"))
+    try:
+        from sessionrec_client import ClientError
+        from sessionrec_client import SessionRecommender as Client
+    finally:
+        sys.path.pop(0)
+    client = Client(str(model_files["str"]), threads=1)
+    sessions = [[SKUS[1], SKUS[2]], [], ["?"], SKUS[:9]]
+    for k, exclude in ((5, True), (N_ITEMS + 3, False)):
+        got = client.next_items_batch(sessions, k=k, exclude_seen=exclude)
+        want = rec_str.next_items_batch(sessions, k=k, exclude_seen=exclude)
+        assert got == [w.to_dict() for w in want]
+    with pytest.raises(ClientError):
+        client.next_items([1, 2])
+
+
+def test_standalone_client_imports_no_sessionrec_or_torch(model_files):
+    script = (
+        BLOCK_TORCH
+        + f"""
+sys.path.insert(0, {str(ROOT / "export" / "python")!r})
+from sessionrec_client import SessionRecommender
+print(SessionRecommender({str(model_files["str"])!r}).next_items([{SKUS[1]!r}], k=2))
+print("loaded", sorted(m for m in sys.modules if m.split(".")[0] in BLOCKED | {{"sessionrec"}}))
+"""
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"},
+    )
+    assert out.returncode == 0, out.stderr
+    assert "loaded []" in out.stdout
+
+
+# -- the example HTTP service -----------------------------------------------------------
+def _http(url: str, body: dict | None = None) -> tuple[int, dict]:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+def test_example_http_service(model_files, rec_int):
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            BLOCK_TORCH + "import runpy; runpy.run_path("
+            f"{str(ROOT / 'examples' / 'serve_http.py')!r}, run_name='__main__')",
+            "--model",
+            str(model_files["int"]),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"},
+    )
+    try:
+        line = server.stdout.readline()
+        assert line.startswith("listening on http://127.0.0.1:"), line + server.stderr.read()
+        base = line.split()[-1]
+        status, health = _http(f"{base}/health")
+        assert status == 200 and health["status"] == "ok" and health["n_items"] == N_ITEMS
+        status, body = _http(f"{base}/next_items", {"clicks": [IDS[1], IDS[2]], "k": 4})
+        assert status == 200
+        assert body == rec_int.next_items([IDS[1], IDS[2]], k=4).to_dict()
+        status, body = _http(f"{base}/next_items_batch", {"sessions": [[IDS[3]], []], "k": 2})
+        assert status == 200 and [r["fallback"] for r in body["results"]] == [False, True]
+        status, body = _http(f"{base}/next_items", {"clicks": [IDS[1]], "k": 0})
+        assert status == 400 and "k must be >= 1" in body["error"]
+        status, body = _http(f"{base}/next_items", {"k": 3})
+        assert status == 400 and "clicks" in body["error"]
+        status, body = _http(f"{base}/nope", {})
+        assert status == 404
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        server.stdout.close()
+        server.stderr.close()
