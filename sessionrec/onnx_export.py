@@ -32,18 +32,25 @@ nothing else (the contract, with examples, is ``export/README.md``):
    positions (repeats included) of :class:`sessionrec.nn.srgnn.SRGNN`;
 4. gated propagation, attention readout, scores against the whole item table;
 5. optionally (input ``exclude_seen``) the session's own items get score ``-inf``;
-6. sessions without any known item get the popularity fallback: score = the item's share
-   of the training clicks, and ``fallback = true``;
-7. ``TopK`` with ``k`` clamped to ``[0, n_items]`` (ties: lower item index first), and the
-   indices back to raw ids (a ``Gather`` from the id table: the inverse LabelEncoder).
+6. ``TopK`` with ``k`` clamped to ``[0, n_items]`` (ties: lower item index first);
+7. sessions without any known item get the popularity fallback, ``fallback = true``: the
+   first ``k`` items of the training popularity ranking, scored with their share of the
+   training clicks (chosen on the ``[B, k]`` top-k, so it costs nothing per call);
+8. indices back to raw ids: a ``Gather`` from the id table (the inverse of the
+   LabelEncoder, exact for both id kinds, with no hash lookup).
 
 The file is built op by op with :mod:`onnx.helper` (no tracing: every op is chosen for
-the latency of one session per call), checked with :func:`onnx.checker.check_model`, and
-passed through onnxruntime's offline graph optimiser at the *basic* level (constant
-folding, redundant-node elimination): the basic level only rewrites standard ONNX ops, so
-the saved file stays portable to any onnxruntime (Python, Node.js, Java, C++, any
-execution provider). Hardware-specific fusions happen at load time, as onnxruntime does
-by default. The reduced item tables (``fp16``, ``int8``) are kept reduced in the file.
+the latency of one session per call) and checked with :func:`onnx.checker.check_model`.
+Optimisation, in two places:
+
+- at export, onnxruntime's offline optimiser at the *basic* level (the level whose output
+  holds standard ONNX ops only, so the file stays portable to any onnxruntime: Python,
+  Node.js, Java, C++, any execution provider). Constant folding is left off so that the
+  reduced item tables stay reduced in the file; the graph is built with its constants
+  already folded, so the pass is a guard rather than a rewrite;
+- at load, onnxruntime's full optimisation (``ORT_ENABLE_ALL``: fusions and layouts for
+  the CPU at hand; the default of every onnxruntime binding, set explicitly by
+  :class:`sessionrec.recommender.SessionRecommender` and the clients in ``export/``).
 
 Item tables:
 
@@ -139,10 +146,15 @@ class _Graph:
         outputs: int = 1,
         name: str | None = None,
         domain: str = "",
+        out_name: str | None = None,
         **attrs: Any,
     ) -> Any:
         base = name or op_type.lower()
-        outs = [self._fresh(base if outputs == 1 else f"{base}_{i}") for i in range(outputs)]
+        if out_name is not None:  # a graph output: its name is part of the contract
+            self._names.add(out_name)
+            outs = [out_name]
+        else:
+            outs = [self._fresh(base if outputs == 1 else f"{base}_{i}") for i in range(outputs)]
         node_name = self._fresh(f"{base}_node")
         self.nodes.append(
             helper.make_node(op_type, list(inputs), outs, name=node_name, domain=domain, **attrs)
@@ -271,7 +283,9 @@ def build_onnx_model(
     x = g.op("Slice", grid, zero, width, axis1, name="x")  # [B, W] item index or -1
     mask = g.op("GreaterOrEqual", x, c(0, dtype=i64))  # [B, W]
     mask_f = g.op("Cast", mask, to=TensorProto.FLOAT)
-    fallback = g.op("Equal", g.op("Squeeze", n_known, axis1), c(0, dtype=i64), name=OUTPUT_FALLBACK)
+    fallback = g.op(
+        "Equal", g.op("Squeeze", n_known, axis1), c(0, dtype=i64), out_name=OUTPUT_FALLBACK
+    )  # [B]
     x_safe = g.op("Max", x, c(0, dtype=i64))  # pads read item 0; masked out below
 
     # -- item table -------------------------------------------------------------------
@@ -413,20 +427,26 @@ def build_onnx_model(
     updates = g.op("Where", hide, c(-np.inf, dtype=np.float32), c(np.inf, dtype=np.float32))
     scores = g.op("ScatterElements", scores, x_safe, updates, axis=1, reduction="min")
 
-    # -- 6. popularity fallback for sessions without a known item ---------------------
-    scores = g.op(
-        "Where", g.op("Unsqueeze", fallback, axis1), c(popularity[None, :], "popularity"), scores
-    )
-
-    # -- 7. top k, indices -> raw ids -------------------------------------------------
-    k = g.op("Min", g.op("Max", INPUT_K, zero), c([n], dtype=i64))
-    top_scores, top_index = g.op(
+    # -- 6. top k (ties: lower index first), clamped to [0, N] ------------------------
+    k = g.op("Min", g.op("Max", INPUT_K, zero), c([n], dtype=i64))  # [1]
+    model_scores, model_index = g.op(
         "TopK", scores, k, axis=1, largest=1, sorted=1, outputs=2, name="top"
-    )
-    g.nodes[-1].output[0] = OUTPUT_SCORES
+    )  # [B, K]
+
+    # -- 7. popularity fallback for sessions without a known item: the first K of the
+    # static popularity ranking (selected on [B, K], never on the [B, N] scores) --------
+    pop_order = np.lexsort((np.arange(n), -popularity))  # most clicked first, ties by index
+    fallback_col = g.op("Unsqueeze", fallback, axis1)  # [B, 1]
+    pop_index = g.op("Unsqueeze", g.op("Slice", c(pop_order, "popularity_order"), zero, k), zero)
+    pop_scores = g.op(
+        "Unsqueeze", g.op("Slice", c(popularity[pop_order], "popularity_sorted"), zero, k), zero
+    )  # [1, K]
+    top_index = g.op("Where", fallback_col, pop_index, model_index)
+    g.op("Where", fallback_col, pop_scores, model_scores, out_name=OUTPUT_SCORES)
+
+    # -- 8. indices -> raw ids (a Gather from the id table: the inverse LabelEncoder) ---
     ids_table = c(vocab.ids if kind == "str" else vocab.ids.astype(np.int64), "item_ids_table")
-    g.op("Gather", ids_table, top_index, axis=0, name="top_ids_out")
-    g.nodes[-1].output[0] = OUTPUT_IDS
+    g.op("Gather", ids_table, top_index, axis=0, out_name=OUTPUT_IDS)
 
     inputs = [
         helper.make_tensor_value_info(INPUT_IDS, id_type, ["batch", "length"]),

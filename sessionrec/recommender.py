@@ -6,7 +6,7 @@ so a service that serves recommendations needs neither PyTorch nor the training 
     from sessionrec import SessionRecommender
 
     rec = SessionRecommender.load("model.onnx", threads=1)
-    for item_id, score in rec.next_items([214834865, 214706441], k=10):
+    for item_id, score in rec.next_items([1001, 1002], k=10):
         ...
 
 The file's contract (inputs, outputs, padding, fallback, metadata) is ``export/README.md``.

@@ -124,7 +124,8 @@ def test_prepare_srgnn_on_the_diginetica_sample(tmp_path, capsys):
                                "--protocol", "srgnn", "--out", str(out), "--json"])  # fmt: skip
     assert result["train_sessions"] == 469
     assert result["test_sessions_in_split"] == 47  # the script's len(tes_sess)
-    assert result["test_sessions"] == 39  # of those, with 2 items seen in training
+    assert result["test_sessions"] == 47
+    assert result["test_sessions_with_samples"] == 39  # with 2 items seen in training
     assert result["items"] == 309
     assert result["train_samples"] == 1205 and result["test_samples"] == 99
     stats = run_json(capsys, ["stats", str(out), "--json"])

@@ -201,6 +201,24 @@ def test_empty_length_input_is_all_fallback(trained_models):
     assert fallback.all() and top_ids.shape == (3, 5)
 
 
+def test_empty_batch(trained_models):
+    _, _, session = trained_models["default", "str"]
+    top_ids, top_scores, fallback = run_onnx(session, np.zeros((0, 4), dtype=object), 5)
+    assert top_ids.shape == top_scores.shape == (0, 5) and fallback.shape == (0,)
+
+
+def test_unicode_string_ids_round_trip(tmp_path):
+    trained = random_model("str")
+    ids = ["café", "日本", "a,b", " ", "x" * 300] + [f"sku-{i}" for i in range(N_ITEMS - 5)]
+    trained.vocab = ItemVocab(np.array(ids, dtype=object))
+    session = ort_session(export_onnx(trained, tmp_path / "m.onnx"))
+    top_ids, _, _ = run_onnx(session, pad_batch([["café", "日本"]], "str"), N_ITEMS)
+    assert sorted(top_ids[0].tolist()) == sorted(ids)
+    a = run_onnx(session, pad_batch([["café", "日本"]], "str"), 5)
+    b = run_onnx(session, pad_batch([["日本"]], "str"), 5)
+    assert a[0].tolist() != b[0].tolist() or not np.allclose(a[1], b[1])  # "café" counted
+
+
 def test_exclude_seen(trained_models):
     trained, _, session = trained_models["srgnn", "int"]
     sessions = _sessions("int", [[1, 2, 3, 2], [7]])
@@ -410,3 +428,21 @@ def test_parity_on_1000_diginetica_test_sessions(tmp_path):
         assert not fallback.any()
         top_index = np.searchsorted(dataset.vocab.ids, top_ids)  # ids are sorted
         assert_top_k_matches(torch_scores(trained, chunk), top_index, top_scores, atol=1e-4)
+
+
+@pytest.mark.slow
+def test_bench_latency_reports_its_keys(capsys):
+    from sessionrec.cli import main
+
+    assert main(["bench", "latency", "--sessions", "60", "--torch-sessions", "10", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    for key in (
+        "p50_ms",
+        "p99_ms",
+        "floor_p50_ms",
+        "torch_p50_ms",
+        "batch256_sessions_per_s_1t",
+        "batch256_sessions_per_s_2t",
+    ):
+        assert result[key] > 0, key
+    assert result["n_items"] == 43_097 and result["dim"] == 100

@@ -253,8 +253,8 @@ sys.meta_path.insert(0, Block())
 
 
 def test_serving_never_imports_torch(model_files):
-    """Import and use SessionRecommender with torch, torch_geometric and polars made
-    unimportable; none of them is even attempted."""
+    """Import and use SessionRecommender (and `sessionrec recommend`) with torch,
+    torch_geometric and polars made unimportable: none of them is even attempted."""
     script = (
         BLOCK_TORCH
         + f"""
@@ -263,9 +263,10 @@ rec = SessionRecommender.load({str(model_files["int"])!r}, threads=1)
 result = rec.next_items([{IDS[1]}, {IDS[2]}], k=3)
 batch = rec.next_items_batch([[{IDS[3]}], []], k=2)
 assert len(result) == 3 and batch[1].fallback
-loaded = sorted(m for m in sys.modules if m.split(".")[0] in BLOCKED)
-ours = sorted(m for m in sys.modules if m.startswith("sessionrec"))
-print(f"attempts={{attempts}} loaded={{loaded}} ours={{ours}}")
+print("serving", sorted(m for m in sys.modules if m.startswith("sessionrec")))
+from sessionrec.cli import main
+assert main(["recommend", "--model", {str(model_files["int"])!r}, "--clicks", "{IDS[1]}"]) == 0
+print("attempts", attempts, "loaded", [m for m in sys.modules if m.split(".")[0] in BLOCKED])
 """
     )
     out = subprocess.run(
@@ -276,8 +277,8 @@ print(f"attempts={{attempts}} loaded={{loaded}} ours={{ours}}")
         env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"},
     )
     assert out.returncode == 0, out.stderr
-    assert "attempts=[] loaded=[]" in out.stdout
-    assert "ours=['sessionrec', 'sessionrec.errors', 'sessionrec.recommender']" in out.stdout
+    assert "serving ['sessionrec', 'sessionrec.errors', 'sessionrec.recommender']" in out.stdout
+    assert "attempts [] loaded []" in out.stdout
 
 
 def test_standalone_python_client_matches(model_files, rec_str):

@@ -4,8 +4,8 @@
  * Top-k next items of sessions given as JSON, printed as JSON (the same format as
  * export/python/sessionrec_client.py):
  *
- *   echo '{"sessions": [[214834865, 214706441], []], "k": 5}' | node recommend.js model.onnx
- *   -> {"results":[{"items":[{"item_id":214706440,"score":7.31},...],"fallback":false},...]}
+ *   echo '{"sessions": [[1001, 1002], []], "k": 5}' | node recommend.js model.onnx
+ *   -> {"results":[{"items":[{"item_id":1017,"score":...},...],"fallback":false},...]}
  *
  * Options: --k N (overrides the input's k, default 20), --include-seen, --threads N,
  * --input FILE (instead of stdin). The input may also be a bare list of sessions.

@@ -4,8 +4,8 @@
  *
  *   const { SessionRecommender } = require('./sessionrec_client');
  *   const rec = await SessionRecommender.load('model.onnx', { threads: 1 });
- *   const { items, fallback } = await rec.nextItems([214834865, 214706441], { k: 10 });
- *   // items: [{ itemId: 214706440, score: 7.31 }, ...]; fallback: false
+ *   const { items, fallback } = await rec.nextItems([1001, 1002], { k: 10 });
+ *   // items: [{ itemId: 1017, score: ... }, ...]; fallback: false
  *
  * Item ids: the model's kind ("int" or "str"). Integer ids are JS numbers (safe integers)
  * or BigInts; ids beyond Number.MAX_SAFE_INTEGER come back as BigInt.

@@ -8,12 +8,12 @@ Library use::
     from sessionrec_client import SessionRecommender
 
     rec = SessionRecommender("model.onnx", threads=1)
-    rec.next_items([214834865, 214706441], k=10)
-    # -> {"items": [{"item_id": 214706440, "score": 7.31}, ...], "fallback": False}
+    rec.next_items([1001, 1002], k=10)
+    # -> {"items": [{"item_id": 1017, "score": ...}, ...], "fallback": False}
 
 Command line (the same JSON as ``export/node/recommend.js``)::
 
-    echo '{"sessions": [[214834865, 214706441], []], "k": 5}' \\
+    echo '{"sessions": [[1001, 1002], []], "k": 5}' \\
         | python sessionrec_client.py model.onnx
     # -> {"results": [{"items": [...], "fallback": false}, {"items": [...], "fallback": true}]}
 """

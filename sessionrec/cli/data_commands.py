@@ -164,8 +164,8 @@ def _prepare(args: argparse.Namespace) -> int:
     events = (
         [e.strip() for e in args.event_types.split(",") if e.strip()] if args.event_types else None
     )
-    if args.separator is not None:
-        args.separator = args.separator.encode().decode("unicode_escape")  # "\t" from a shell
+    if args.separator is not None:  # a shell passes a tab as the two characters "\t"
+        args.separator = {"\\t": "\t", "tab": "\t"}.get(args.separator, args.separator)
     dataset = prepare(
         args.clicks,
         config,
