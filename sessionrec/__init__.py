@@ -46,19 +46,8 @@ __all__ = ["__version__", *_LAZY]
 if TYPE_CHECKING:  # pragma: no cover
     from sessionrec.data.benchmarks import load_benchmark
     from sessionrec.data.dataset import SessionDataset, validation_split
-    from sessionrec.graph import session_graph_batch
-    from sessionrec.nn.srgnn import SRGNN, SRGNNConfig
-    from sessionrec.train import (
-        Trainer,
-        TrainConfig,
-        TrainedModel,
-        config_preset,
-        evaluate_model,
-        load_model,
-    )
     from sessionrec.data.sessions import Samples, Sessions
     from sessionrec.data.vocab import ItemVocab
-    from sessionrec.recommender import SessionRecommender
     from sessionrec.errors import (
         ArtifactError,
         BadRowsError,
@@ -67,6 +56,17 @@ if TYPE_CHECKING:  # pragma: no cover
         SchemaError,
         SessionrecError,
         UnsafePickleError,
+    )
+    from sessionrec.graph import session_graph_batch
+    from sessionrec.nn.srgnn import SRGNN, SRGNNConfig
+    from sessionrec.recommender import SessionRecommender
+    from sessionrec.train import (
+        TrainConfig,
+        TrainedModel,
+        Trainer,
+        config_preset,
+        evaluate_model,
+        load_model,
     )
 
 

@@ -318,7 +318,7 @@ def test_itemknn_matches_the_loop_reference(case, lmbd, alpha):
 def test_make_baseline_knows_every_method_and_rejects_unknown_parameters():
     assert isinstance(make_baseline("vsknn", k=50), VSKNN)
     assert make_baseline("sknn").get_params() == {
-        "k": 100,
+        "k": 200,
         "sample_size": 500,
         "similarity": "cosine",
     }
@@ -402,7 +402,8 @@ def test_cli_baseline_errors_name_the_problem(tiny_dataset, capsys):
 @pytest.mark.skipif(not DIGINETICA.is_dir(), reason=f"{DIGINETICA} not found (shared datasets)")
 def test_knn_on_diginetica_matches_session_rec():
     """All 60,858 test samples; session-rec's own code measured 48.15 / 17.25 (SKNN,
-    k=50, sample_size=10000, cosine) and 51.70 / 18.32 (V-SKNN) on this benchmark."""
+    k=50, sample_size=10000, cosine) and 51.70 / 18.32 (V-SKNN) on this benchmark:
+    given session-rec's parameters we land within 0.5 points."""
     from sessionrec.data.benchmarks import load_srgnn_pickle
     from sessionrec.evaluate.evaluation import evaluate_recommender
 
@@ -411,7 +412,9 @@ def test_knn_on_diginetica_matches_session_rec():
     result = evaluate_recommender(sknn, data.test, data.n_items)
     assert result["hr@20"] == pytest.approx(48.15, abs=0.5)
     assert result["mrr@20"] == pytest.approx(17.25, abs=0.5)
-    vsknn = VSKNN().fit(data.train, data.n_items)
+    # session-rec's tuned Diginetica configuration (our defaults were chosen on validation)
+    vsknn = VSKNN(k=500, sample_size=5000, weighting="quadratic", weighting_score="div")
+    vsknn.fit(data.train, data.n_items)
     result = evaluate_recommender(vsknn, data.test, data.n_items)
     assert result["hr@20"] == pytest.approx(51.70, abs=0.5)
     assert result["mrr@20"] == pytest.approx(18.32, abs=0.5)
