@@ -180,3 +180,21 @@ def test_evaluate_recommender_rejects_wrong_score_shapes():
         evaluate_recommender(_FixedScorer(3, 0), samples, 4)
     with pytest.raises(ConfigError, match="batch_size"):
         evaluate_recommender(_FixedScorer(3, 0), samples, 3, batch_size=0)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.integers(1, 6),
+    st.integers(1, 40),
+    st.integers(1, 45),
+    st.integers(0, 2**31 - 1),
+    st.sampled_from([0, 2, 5]),
+)
+def test_top_k_equals_a_stable_full_sort(rows, n, k, seed, levels):
+    """Vectorised top_k == stable argsort of -score (ties to the lower index), ties or not."""
+    rng = np.random.default_rng(seed)
+    scores = rng.random((rows, n))
+    if levels:  # few distinct values: many ties across the cut
+        scores = np.round(scores * levels) / levels
+    expected = np.argsort(-scores, axis=1, kind="stable")[:, : min(k, n)]
+    np.testing.assert_array_equal(top_k(scores, k), expected)

@@ -51,16 +51,19 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     k = min(k, n)
     if k == 0:
         return np.zeros((scores.shape[0], 0), dtype=np.int64)
-    # kth-largest value per row; everything strictly above it is in, ties filled by index
+    # the k largest per row in arbitrary order; exact unless the k-th value is tied with
+    # values left outside, where the lower indices must win: those rows are redone below
     part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-    kth = np.take_along_axis(scores, part, axis=1).min(axis=1, keepdims=True)
-    out = np.empty((scores.shape[0], k), dtype=np.int64)
-    for b in range(scores.shape[0]):  # rows: cheap next to the scoring itself
+    values = np.take_along_axis(scores, part, axis=1)
+    kth = values.min(axis=1, keepdims=True)
+    n_at_least = (scores >= kth).sum(axis=1)
+    order = np.lexsort((part, -values), axis=1)  # score descending, then index ascending
+    out = np.take_along_axis(part, order, axis=1).astype(np.int64)
+    for b in np.flatnonzero(n_at_least > k):  # ties across the cut (e.g. many zero scores)
         row = scores[b]
         above = np.flatnonzero(row > kth[b])
         ties = np.flatnonzero(row == kth[b])[: k - len(above)]
         chosen = np.concatenate([above, ties])
-        # sort by score descending, then index ascending
         out[b] = chosen[np.lexsort((chosen, -row[chosen]))]
     return out
 
