@@ -1,0 +1,156 @@
+"""Sessions, samples, vocabulary, saved datasets and the SR-GNN pickle loader."""
+
+import json
+import os
+import pickle
+
+import numpy as np
+import pytest
+from conftest import shared_dataset
+
+from sessionrec.data.benchmarks import load_benchmark, load_srgnn_pickle, restricted_load
+from sessionrec.data.dataset import SessionDataset, validation_split
+from sessionrec.data.sessions import Samples, Sessions
+from sessionrec.data.vocab import ItemVocab
+from sessionrec.errors import ArtifactError, ConfigError, EmptyDataError, UnsafePickleError
+
+
+# -- sessions and samples ---------------------------------------------------------------
+def test_prefix_augmentation_by_hand():
+    samples = Sessions.from_lists([[1, 2, 3, 4], [7, 8], [9]]).to_samples()
+    prefixes = [samples.prefix(i).tolist() for i in range(len(samples))]
+    assert prefixes == [[1], [1, 2], [1, 2, 3], [7]]
+    assert samples.targets.tolist() == [2, 3, 4, 8]
+    assert samples.session_index.tolist() == [0, 0, 0, 1]
+
+
+def test_prefix_augmentation_keeps_the_last_clicks():
+    samples = Sessions.from_lists([[1, 2, 3, 4, 5]]).to_samples(max_length=2)
+    assert [samples.prefix(i).tolist() for i in range(4)] == [[1], [1, 2], [2, 3], [3, 4]]
+    assert samples.targets.tolist() == [2, 3, 4, 5]
+
+
+def test_select_and_padding():
+    sessions = Sessions.from_lists([[1, 2], [3], [4, 5, 6]], times=[10.0, 30.0, 20.0])
+    picked = sessions.select(np.array([2, 0]))
+    assert picked.to_lists() == [[4, 5, 6], [1, 2]]
+    assert picked.times.tolist() == [20.0, 10.0]
+    samples = Samples.from_lists([[1, 2], [3]], [4, 5])
+    assert samples.padded().tolist() == [[1, 2], [3, -1]]
+    assert [b.targets.tolist() for b in samples.batches(1)] == [[4], [5]]
+
+
+def test_container_errors():
+    with pytest.raises(ConfigError):
+        Sessions(np.array([1, 2]), np.array([0, 3]))
+    with pytest.raises(ConfigError):
+        Samples.from_lists([[1], []], [1, 2])
+    with pytest.raises(ConfigError):
+        Samples.from_lists([[1]], [1, 2])
+
+
+# -- validation split ---------------------------------------------------------------------
+def test_validation_split_takes_the_latest_sessions():
+    sessions = Sessions.from_lists(
+        [[1, 2], [3, 4], [5, 6], [7, 8, 9], [1, 3]], times=[5.0, 1.0, 4.0, 2.0, 3.0]
+    )
+    fit, valid = validation_split(sessions, 0.4)
+    # latest two by time: [1, 2] (t=5) and [5, 6] (t=4)
+    assert fit.to_lists() == [[3, 4], [7, 8, 9], [1, 3]]
+    assert sorted(valid.targets.tolist()) == [2, 6]
+    with pytest.raises(ConfigError):
+        validation_split(sessions, 1.5)
+    with pytest.raises(EmptyDataError):
+        validation_split(Sessions.from_lists([[1, 2]]), 0.1)
+
+
+# -- vocabulary ---------------------------------------------------------------------------
+def test_vocab_round_trip_int_and_str(tmp_path):
+    for ids in ([30, 10, 20], ["b", "a", "007"]):
+        vocab = ItemVocab(ids)
+        vocab.save(tmp_path / "v.json")
+        again = ItemVocab.load(tmp_path / "v.json")
+        assert again == vocab and again.kind == vocab.kind
+        assert again.index_of([ids[1], "missing"]).tolist() == [1, -1]
+        assert again.id_of([2]).tolist() == [ids[2]]
+
+
+def test_vocab_errors(tmp_path):
+    with pytest.raises(ConfigError, match="unique"):
+        ItemVocab([1, 1])
+    (tmp_path / "bad.json").write_text(json.dumps({"format": "other"}))
+    with pytest.raises(ArtifactError):
+        ItemVocab.load(tmp_path / "bad.json")
+    with pytest.raises(ArtifactError, match="not found"):
+        ItemVocab.load(tmp_path / "missing.json")
+
+
+# -- saved datasets -----------------------------------------------------------------------
+def test_dataset_round_trip_and_tamper_detection(tiny_dataset, tmp_path):
+    path = tiny_dataset.save(tmp_path / "ds")
+    again = SessionDataset.load(path)
+    assert again.vocab == tiny_dataset.vocab
+    np.testing.assert_array_equal(again.train.items, tiny_dataset.train.items)
+    np.testing.assert_array_equal(again.test.targets, tiny_dataset.test.targets)
+    assert again.fingerprint() == tiny_dataset.fingerprint()
+    # saving again replaces the folder atomically
+    tiny_dataset.save(path)
+    assert SessionDataset.load(path).stats() == tiny_dataset.stats()
+    # a modified array no longer matches the fingerprint
+    with np.load(path / "arrays.npz") as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays["test_targets"] = arrays["test_targets"][::-1].copy()
+    np.savez(path / "arrays.npz", **arrays)
+    with pytest.raises(ArtifactError, match="fingerprint"):
+        SessionDataset.load(path)
+    with pytest.raises(ArtifactError, match="not a prepared dataset"):
+        SessionDataset.load(tmp_path / "nothing")
+
+
+# -- SR-GNN pickles -----------------------------------------------------------------------
+class _Boom:
+    def __reduce__(self):
+        return (os.system, ("touch pwned",))
+
+
+def test_malicious_pickle_is_refused_without_executing(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "bench"
+    folder.mkdir()
+    (folder / "all_train_seq.txt").write_bytes(pickle.dumps([[1, 2], _Boom()], protocol=2))
+    (folder / "test.txt").write_bytes(pickle.dumps(([[1]], [2]), protocol=2))
+    with pytest.raises(UnsafePickleError, match="nothing was executed"):
+        load_srgnn_pickle(folder)
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_restricted_load_admits_plain_data_only(tmp_path):
+    (tmp_path / "ok").write_bytes(pickle.dumps(([[1, 2], [3]], [4, 5]), protocol=2))
+    assert restricted_load(tmp_path / "ok") == ([[1, 2], [3]], [4, 5])
+    (tmp_path / "floats").write_bytes(pickle.dumps([[1.5]], protocol=2))
+    with pytest.raises(UnsafePickleError, match="float"):
+        restricted_load(tmp_path / "floats")
+    (tmp_path / "junk").write_bytes(b"not a pickle")
+    with pytest.raises(ArtifactError, match="not a readable pickle"):
+        restricted_load(tmp_path / "junk")
+
+
+def test_small_srgnn_pickle_folder(tmp_path):
+    (tmp_path / "all_train_seq.txt").write_bytes(pickle.dumps([[5, 7, 9], [7, 5]], protocol=2))
+    (tmp_path / "test.txt").write_bytes(pickle.dumps(([[5, 7], [9]], [9, 5]), protocol=2))
+    ds = load_benchmark("srgnn-pickle", tmp_path)
+    assert ds.vocab.ids.tolist() == [5, 7, 9]
+    assert ds.train.to_lists() == [[0, 1, 2], [1, 0]]
+    assert ds.test.targets.tolist() == [2, 0]
+    assert ds.stats()["train_samples"] == 3
+    with pytest.raises(ArtifactError, match="unknown benchmark"):
+        load_benchmark("nope", tmp_path)
+
+
+def test_diginetica_benchmark_counts():
+    ds = load_srgnn_pickle(shared_dataset("diginetica"))
+    stats = ds.stats()
+    assert stats["train_sessions"] == 186_670
+    assert stats["train_samples"] == 719_470
+    assert stats["test_samples"] == 60_858
+    assert stats["items"] == 43_097
