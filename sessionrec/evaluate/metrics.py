@@ -59,12 +59,17 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     n_at_least = (scores >= kth).sum(axis=1)
     order = np.lexsort((part, -values), axis=1)  # score descending, then index ascending
     out = np.take_along_axis(part, order, axis=1).astype(np.int64)
-    for b in np.flatnonzero(n_at_least > k):  # ties across the cut (e.g. many zero scores)
-        row = scores[b]
-        above = np.flatnonzero(row > kth[b])
-        ties = np.flatnonzero(row == kth[b])[: k - len(above)]
-        chosen = np.concatenate([above, ties])
-        out[b] = chosen[np.lexsort((chosen, -row[chosen]))]
+    tied = np.flatnonzero(n_at_least > k)  # ties across the cut (e.g. many zero scores)
+    if len(tied):
+        sub, cut = scores[tied], kth[tied]
+        above = sub > cut
+        equal = sub == cut
+        need = k - above.sum(axis=1, keepdims=True)
+        # everything above the cut, then the lowest-index ties until each row has k
+        keep = above | (equal & (np.cumsum(equal, axis=1) <= need))
+        cols = np.nonzero(keep)[1].reshape(len(tied), k)  # row-major: ascending per row
+        vals = np.take_along_axis(sub, cols, axis=1)
+        out[tied] = np.take_along_axis(cols, np.lexsort((cols, -vals), axis=1), axis=1)
     return out
 
 
