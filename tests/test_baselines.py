@@ -20,9 +20,12 @@ from sessionrec.data.vocab import ItemVocab
 from sessionrec.errors import ConfigError
 from sessionrec.evaluate.baselines import (
     SKNN,
+    STAN,
     VSKNN,
+    VSTAN,
     ItemKNN,
     Pop,
+    SequentialRules,
     SessionPop,
     make_baseline,
 )
@@ -355,7 +358,9 @@ def tiny_dataset(tmp_path: Path) -> Path:
     return SessionDataset(train, test, vocab, {"source": "test"}).save(tmp_path / "tiny")
 
 
-@pytest.mark.parametrize("method", ["pop", "spop", "itemknn", "sknn", "vsknn"])
+@pytest.mark.parametrize(
+    "method", ["pop", "spop", "itemknn", "sknn", "vsknn", "stan", "vstan", "sr"]
+)
 def test_cli_baseline_json(tiny_dataset, capsys, method):
     assert main(["baseline", str(tiny_dataset), "--method", method, "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
@@ -418,3 +423,250 @@ def test_knn_on_diginetica_matches_session_rec():
     result = evaluate_recommender(vsknn, data.test, data.n_items)
     assert result["hr@20"] == pytest.approx(51.70, abs=0.5)
     assert result["mrr@20"] == pytest.approx(18.32, abs=0.5)
+
+
+# -- STAN and VSTAN -----------------------------------------------------------------------
+# FOUR = [0, 1], [1, 2, 3], [2, 4], [1, 4, 5] (positions 0..3 = time); PREFIX = [1, 2]
+E = math.e
+
+
+def _stan(**params):
+    base = dict(k=10, sample_size=0, lambda_spw=1.0, lambda_snh=None, lambda_inh=1.0)
+    return STAN(**{**base, **params}).fit(FOUR, 7)
+
+
+def _stan_by_hand(decay=(1.0, 1.0, 1.0, 1.0)):
+    """The three decays of PREFIX [1, 2] against FOUR, lambda_spw = lambda_inh = 1."""
+    # position weights: item 1 at position 1 of 2 -> e^(1-2), item 2 -> e^0 = 1
+    norm = math.sqrt(E**-2 + 1)
+    sims = [
+        E**-1 / (norm * math.sqrt(2)) * decay[0],  # s0 shares 1
+        (E**-1 + 1) / (norm * math.sqrt(3)) * decay[1],  # s1 shares 1 and 2
+        1 / (norm * math.sqrt(2)) * decay[2],  # s2 shares 2
+        E**-1 / (norm * math.sqrt(3)) * decay[3],  # s3 shares 1
+    ]
+    # q* = last position in the neighbour of a prefix item; item j weighs e^-|q_j - q*|
+    item_decay = [
+        {0: E**-1, 1: 1.0},  # s0 [0, 1]: q* = 2 (item 1)
+        {1: E**-1, 2: 1.0, 3: E**-1},  # s1 [1, 2, 3]: q* = 2 (item 2)
+        {2: 1.0, 4: E**-1},  # s2 [2, 4]: q* = 1 (item 2)
+        {1: 1.0, 4: E**-1, 5: E**-2},  # s3 [1, 4, 5]: q* = 1 (item 1)
+    ]
+    return sims, item_decay
+
+
+def _expected(sims, item_decay, neighbours=(0, 1, 2, 3), factor=None):
+    out = np.zeros(7)
+    for n in neighbours:
+        for item, d in item_decay[n].items():
+            out[item] += sims[n] * d * (1.0 if factor is None else factor[n][item])
+    return out
+
+
+def test_stan_position_weights_and_neighbour_item_decay_by_hand():
+    sims, item_decay = _stan_by_hand()
+    scores = _stan().scores(PREFIX)[0]
+    np.testing.assert_allclose(scores, _expected(sims, item_decay), rtol=1e-6)
+    # k=1: s1 is the most similar
+    np.testing.assert_allclose(
+        _stan(k=1).scores(PREFIX)[0], _expected(sims, item_decay, [1]), rtol=1e-6
+    )
+
+
+def test_stan_session_recency_decay_counts_positions_as_days():
+    # no timestamps: session n is at position n, a day is sessions_per_day positions;
+    # ages from the newest session (s3): 3, 2, 1, 0 positions = 1.5, 1, .5, 0 days
+    model = _stan(lambda_snh=0.5, sessions_per_day=2.0)
+    decay = [math.exp(-age / 0.5) for age in (1.5, 1.0, 0.5, 0.0)]
+    sims, item_decay = _stan_by_hand(decay)
+    np.testing.assert_allclose(model.scores(PREFIX)[0], _expected(sims, item_decay), rtol=1e-6)
+    # the decay now prefers s2 (younger) to s1 (more similar) as the single neighbour
+    top1 = _stan(k=1, lambda_snh=0.5, sessions_per_day=2.0).scores(PREFIX)[0]
+    np.testing.assert_allclose(top1, _expected(sims, item_decay, [2]), rtol=1e-6)
+
+
+def test_stan_session_recency_uses_times_in_days_when_present():
+    day = 86400.0
+    timed = Sessions(FOUR.items, FOUR.offsets, times=np.array([0.0, 3.0, 5.0, 6.0]) * day)
+    model = STAN(k=10, sample_size=0, lambda_spw=1.0, lambda_snh=2.0, lambda_inh=1.0)
+    scores = model.fit(timed, 7).scores(PREFIX)[0]
+    sims, item_decay = _stan_by_hand([math.exp(-age / 2.0) for age in (6, 3, 1, 0)])
+    np.testing.assert_allclose(scores, _expected(sims, item_decay), rtol=1e-6)
+
+
+def test_stan_decays_switched_off_is_cosine_sknn():
+    stan = STAN(k=2, sample_size=0, lambda_spw=None, lambda_snh=None, lambda_inh=None)
+    sknn = SKNN(k=2, sample_size=0)
+    np.testing.assert_allclose(
+        stan.fit(FOUR, 7).scores(PREFIX), sknn.fit(FOUR, 7).scores(PREFIX), rtol=1e-6
+    )
+    no_remind = _stan(remind=False).scores(PREFIX)[0]
+    assert no_remind[1] == 0 and no_remind[2] == 0 and no_remind[3] > 0
+
+
+def test_vstan_adds_insertion_position_and_idf_by_hand():
+    sims, item_decay = _stan_by_hand()
+    supp = {0: 1, 1: 3, 2: 2, 3: 1, 4: 2, 5: 1}
+    idf = {i: math.log(4 / c) for i, c in supp.items()}  # 4 training sessions
+    # p* = last prefix position whose item the neighbour holds: s0, s3 -> 1 (item 1),
+    # s1, s2 -> 2 (item 2); decay e^((p* - 2) / lambda_ipw) with lambda_ipw = 2
+    ipw = [math.exp(-1 / 2), 1.0, 1.0, math.exp(-1 / 2)]
+    factor = [{j: (1 + 3.0 * idf[j]) * ipw[n] for j in range(6)} for n in range(4)]
+    model = VSTAN(
+        k=10,
+        sample_size=0,
+        lambda_spw=1.0,
+        lambda_snh=None,
+        lambda_inh=1.0,
+        lambda_ipw=2.0,
+        lambda_idf=3.0,
+    ).fit(FOUR, 7)
+    np.testing.assert_allclose(
+        model.scores(PREFIX)[0], _expected(sims, item_decay, factor=factor), rtol=1e-6
+    )
+    plain = VSTAN(
+        k=10,
+        sample_size=0,
+        lambda_spw=1.0,
+        lambda_snh=None,
+        lambda_inh=1.0,
+        lambda_ipw=None,
+        lambda_idf=None,
+    ).fit(FOUR, 7)
+    np.testing.assert_allclose(plain.scores(PREFIX), _stan().scores(PREFIX), rtol=1e-6)
+
+
+def reference_stan_scores(train, prefix, n_items, p):
+    """session-rec's VSKNN_STAN (STAN when lambda_ipw = lambda_idf = None) for one prefix,
+    as plain loops; session n's time is its position, a day is one position."""
+    sets = [set(s) for s in train]
+    supp = Counter(i for s in train for i in s)
+    idf = {i: math.log(len(train) / c) for i, c in supp.items()}
+    relevant = [j for j, s in enumerate(sets) if s & set(prefix)]
+    if p["sample_size"] and len(relevant) > p["sample_size"]:
+        relevant = sorted(relevant, reverse=True)[: p["sample_size"]]
+    length = len(prefix)
+    pos_map = {}
+    for pos, item in enumerate(prefix, 1):
+        pos_map[item] = math.exp((pos - length) / p["lambda_spw"]) if p["lambda_spw"] else 1.0
+    current = set(prefix)
+    now = len(train) - 1
+    neighbours = []
+    for j in relevant:
+        vp = sum(pos_map[i] for i in current & sets[j])
+        sim = vp / (math.sqrt(sum(pos_map[i] ** 2 for i in current)) * math.sqrt(len(sets[j])))
+        if p["lambda_snh"] is not None:
+            sim *= math.exp(-(now - j) / p["lambda_snh"])
+        neighbours.append((j, sim))
+    neighbours.sort(key=lambda t: (-t[1], -t[0]))
+    scores = np.zeros(n_items)
+    for j, sim in neighbours[: p["k"]]:
+        pos_last, pos_star = {}, None
+        for q, item in enumerate(train[j], 1):
+            if item in current:
+                pos_star = q
+            pos_last[item] = q
+        ipw = 1.0
+        if p["lambda_ipw"] is not None:
+            for i, item in enumerate(prefix, 1):
+                if item in sets[j]:
+                    ipw = math.exp((i - length) / p["lambda_ipw"])
+        for item in sets[j]:
+            if not p["remind"] and item in current:
+                continue
+            score = sim
+            if p["lambda_inh"] is not None:
+                score *= math.exp(-abs(pos_last[item] - pos_star) / p["lambda_inh"])
+            if p["lambda_idf"] is not None:
+                score += score * idf[item] * p["lambda_idf"]
+            scores[item] += score * ipw
+    return scores
+
+
+@st.composite
+def stan_case(draw):
+    n_items = draw(st.integers(2, 8))
+    item = st.integers(0, n_items - 1)
+    train = draw(st.lists(st.lists(item, min_size=1, max_size=6), min_size=1, max_size=10))
+    prefixes = draw(st.lists(st.lists(item, min_size=1, max_size=7), min_size=1, max_size=4))
+    maybe = st.sampled_from([None, 0.5, 1.3, 4.9])
+    params = {
+        "sample_size": draw(st.integers(0, 12)),
+        # keep every neighbour: rounding must never decide between equally similar ones
+        "k": 100,
+        "lambda_spw": draw(maybe),
+        "lambda_snh": draw(maybe),
+        "lambda_inh": draw(maybe),
+        "lambda_ipw": draw(maybe),
+        "lambda_idf": draw(st.sampled_from([None, 0.0, 2.5])),
+        "remind": draw(st.booleans()),
+    }
+    return n_items, train, prefixes, params
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(stan_case())
+def test_vstan_matches_the_loop_reference(case):
+    n_items, train, prefixes, params = case
+    model = VSTAN(**params, sessions_per_day=1.0).fit(Sessions.from_lists(train), n_items)
+    scores = model.scores(Samples.from_lists(prefixes, [0] * len(prefixes)))
+    for b, prefix in enumerate(prefixes):
+        expected = reference_stan_scores(train, prefix, n_items, params)
+        np.testing.assert_allclose(scores[b], expected, rtol=1e-5, atol=1e-9)
+
+
+def test_stan_batch_equals_one_by_one_and_checks_parameters():
+    samples = Samples.from_lists([[1, 2], [4], [0, 1, 0], [5, 3, 2, 1]], [0, 0, 0, 0])
+    model = VSTAN(k=2, sample_size=3, lambda_snh=1.0, sessions_per_day=1.0).fit(FOUR, 7)
+    together = model.scores(samples)
+    for b in range(len(samples)):
+        np.testing.assert_allclose(together[b], model.scores(samples.select([b]))[0])
+    with pytest.raises(ConfigError, match="lambda_inh must be None"):
+        STAN(lambda_inh=0).fit(FOUR, 7)
+    with pytest.raises(ConfigError, match="lambda_idf"):
+        VSTAN(lambda_idf=-1).fit(FOUR, 7)
+
+
+# -- sequential rules ---------------------------------------------------------------------
+def test_sr_rule_weights_by_hand():
+    # one session [0, 1, 0, 1], steps=3, div weights 1/i:
+    #   t=1: 0->1 (i=1) 1      t=2: 1->0 1, 0->0 (i=2) 1/2
+    #   t=3: 0->1 1, 1->1 1/2, 0->1 (i=3) 1/3      => 0->1 = 7/3
+    sr = SequentialRules(steps=3, weighting="div", pruning=0).fit(
+        Sessions.from_lists([[0, 1, 0, 1]]), 3
+    )
+    np.testing.assert_allclose(sr.rules_.toarray(), [[0.5, 7 / 3, 0], [1, 0.5, 0], [0, 0, 0]])
+    # a prefix is scored by the rules of its last click only
+    scores = sr.scores(Samples.from_lists([[1, 0], [2, 1]], [0, 0]))
+    np.testing.assert_allclose(scores, [[0.5, 7 / 3, 0], [1, 0.5, 0]], rtol=1e-6)
+
+
+def test_sr_steps_weighting_and_pruning():
+    # FOUR, steps=2, quadratic 1/i^2: 0->1 1; 1->2 1, 2->3 1, 1->3 1/4; 2->4 1;
+    # 1->4 1, 4->5 1, 1->5 1/4
+    rules = SequentialRules(steps=2, weighting="quadratic", pruning=0).fit(FOUR, 7).rules_
+    assert rules[1].toarray()[0].tolist() == [0, 0, 1, 0.25, 1, 0.25, 0]
+    one_step = SequentialRules(steps=1, weighting="quadratic", pruning=0).fit(FOUR, 7).rules_
+    assert one_step[1].toarray()[0].tolist() == [0, 0, 1, 0, 1, 0, 0]
+    # pruning=1 keeps the heaviest rule of each item; ties: the rule seen first
+    pruned = SequentialRules(steps=2, weighting="quadratic", pruning=1).fit(FOUR, 7).rules_
+    assert pruned[1].toarray()[0].tolist() == [0, 0, 1, 0, 0, 0, 0]
+    later = Sessions.from_lists([[1, 4, 5], [0, 1], [1, 2, 3], [2, 4]])
+    pruned = SequentialRules(steps=2, weighting="quadratic", pruning=1).fit(later, 7).rules_
+    assert pruned[1].toarray()[0].tolist() == [0, 0, 0, 0, 1, 0, 0]
+    # a fraction drops that share: 4 rules of item 1, pruning .5 keeps 4 - int(2) = 2
+    half = SequentialRules(steps=2, weighting="quadratic", pruning=0.5).fit(FOUR, 7).rules_
+    assert half[1].toarray()[0].tolist() == [0, 0, 1, 0, 1, 0, 0]
+    with pytest.raises(ConfigError, match="weighting must be one of"):
+        SequentialRules(weighting="cubic").fit(FOUR, 7)
+
+
+def test_sr_idf_weight_multiplies_or_adds_the_min_max_idf_of_the_earlier_item():
+    # FOUR: supp 0:1 1:3 2:2 3:1 4:2 5:1; idf = log(4 / supp), min-max scaled
+    raw = {i: math.log(4 / c) for i, c in {0: 1, 1: 3, 2: 2, 3: 1, 4: 2, 5: 1}.items()}
+    lo, hi = min(raw.values()), max(raw.values())
+    idf = {i: (v - lo) / (hi - lo) for i, v in raw.items()}
+    mult = SequentialRules(steps=2, weighting="div", pruning=0, idf_weight=1).fit(FOUR, 7)
+    add = SequentialRules(steps=2, weighting="div", pruning=0, idf_weight=2).fit(FOUR, 7)
+    assert mult.rules_[2, 4] == pytest.approx(idf[2])  # 2->4 once at distance 1
+    assert add.rules_[1, 3] == pytest.approx(0.5 + idf[1])  # 1->3 once at distance 2

@@ -19,13 +19,13 @@ from typing import Any
 
 from sessionrec.errors import ConfigError
 
-METHODS = ("pop", "spop", "itemknn", "sknn", "vsknn")
+METHODS = ("pop", "spop", "itemknn", "sknn", "vsknn", "stan", "vstan", "sr")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "baseline",
-        help="fit and evaluate a baseline (POP, S-POP, Item-KNN, SKNN, V-SKNN)",
+        help="fit and evaluate a baseline (POP, S-POP, Item-KNN, SKNN, V-SKNN, STAN, VSTAN, SR)",
         description=(
             "Fit a baseline on the training sessions and rank all items for every test "
             "sample (HR@K, MRR@K, NDCG@K in percent). Give a prepared dataset DIR or "

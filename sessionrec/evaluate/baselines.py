@@ -1,10 +1,11 @@
 """Baselines that stand beside the model in every results table.
 
-POP, S-POP, Item-KNN, SKNN and V-SKNN, following the reference implementations of the
-session-rec framework (Ludewig & Jannach, "Evaluation of session-based recommendation
-algorithms", UMUAI 2018; ``rn5l/session-rec``: ``algorithms/baselines/pop.py``,
-``spop.py``, ``algorithms/knn/iknn.py``, ``sknn.py``, ``vsknn.py``), re-implemented on
-sparse matrices so that a whole batch of prefixes is scored at once.
+POP, S-POP, Item-KNN, SKNN, V-SKNN, STAN, VSTAN and SR (sequential rules), following the
+reference implementations of the session-rec framework (Ludewig & Jannach, "Evaluation of
+session-based recommendation algorithms", UMUAI 2018; ``rn5l/session-rec``:
+``algorithms/baselines/pop.py``, ``spop.py``, ``sr.py``, ``algorithms/knn/iknn.py``,
+``sknn.py``, ``vsknn.py``, ``stan.py``, ``vstan.py``), re-implemented on sparse matrices so
+that a whole batch of prefixes is scored at once.
 
 Every baseline follows scikit-learn's conventions: the constructor only stores
 parameters, :meth:`Baseline.fit` takes training :class:`~sessionrec.data.sessions.Sessions`
@@ -37,6 +38,9 @@ __all__ = [
     "ItemKNN",
     "SKNN",
     "VSKNN",
+    "STAN",
+    "VSTAN",
+    "SequentialRules",
     "BASELINES",
     "make_baseline",
     "item_click_counts",
@@ -459,9 +463,7 @@ class _SessionKNN(Baseline):
         d_tpos = d_last - (lengths - window)[d_row]
         in_window = d_tpos >= 1
         weight = np.zeros(len(d_row))
-        weight[in_window] = _position_weight(
-            self.weighting, d_tpos[in_window], window[d_row[in_window]]
-        )
+        weight[in_window] = self._click_weights(d_tpos[in_window], window[d_row[in_window]])
         n_current = np.bincount(d_row[in_window], minlength=b).astype(np.float64)  # |s|
 
         # 1. candidates: every session sharing any prefix item (session-rec accumulates
@@ -502,6 +504,7 @@ class _SessionKNN(Baseline):
         else:  # jaccard, unweighted: numerator = |s ∩ n|
             union = n_current[cand_row] + self.session_lengths_[cand_col] - numerator
             sim = np.divide(numerator, union, out=np.zeros_like(numerator), where=union > 0)
+        sim = sim * self._session_decay(cand_col)
         positive = sim > 0
         cand_row, cand_col, sim = cand_row[positive], cand_col[positive], sim[positive]
         order = np.lexsort((-cand_col, -sim, cand_row))
@@ -509,7 +512,33 @@ class _SessionKNN(Baseline):
         row_start = np.searchsorted(row_sorted, np.arange(b))
         top = order[(np.arange(len(order)) - row_start[row_sorted]) < self.k]
         nb_row, nb_col, nb_sim = cand_row[top], cand_col[top], sim[top]
+        return self._score_neighbours(
+            b, nb_row, nb_col, nb_sim, d_row, d_item, d_tpos, in_window, window
+        )
 
+    def _click_weights(self, pos: np.ndarray, length: np.ndarray) -> np.ndarray:
+        """Weight of a current-session item whose last click is at 1-based ``pos``."""
+        return _position_weight(self.weighting, pos, length)
+
+    def _session_decay(self, col: np.ndarray) -> np.ndarray | float:
+        """Factor on the similarity of the candidates ``col`` (recency ranks): none here."""
+        return 1.0
+
+    def _score_neighbours(
+        self,
+        b: int,
+        nb_row: np.ndarray,
+        nb_col: np.ndarray,
+        nb_sim: np.ndarray,
+        d_row: np.ndarray,
+        d_item: np.ndarray,
+        d_tpos: np.ndarray,
+        in_window: np.ndarray,
+        window: np.ndarray,
+    ) -> np.ndarray:
+        """Item scores ``float32 [B, n_items]`` from the neighbours ``(nb_row, nb_col)``
+        with similarities ``nb_sim`` and the distinct prefix items ``(d_row, d_item)``."""
+        n_items = self.n_items_
         # 3. step of each neighbour: the most recent window click it contains
         step = self._neighbour_steps(nb_row, nb_col, d_row, d_item, d_tpos, in_window, window)
         decay = np.where(step > 0, _step_decay(self.weighting_score, np.maximum(step, 1)), 0.0)
@@ -641,12 +670,418 @@ class VSKNN(_SessionKNN):
         )
 
 
+# -- STAN and VSTAN -----------------------------------------------------------------------
+_SECONDS_PER_DAY = 86400.0
+
+
+def _optional_positive(name: str, what: str, value: Any) -> None:
+    if value is None:
+        return
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float, np.number))
+        or not np.isfinite(value)
+        or value <= 0
+    ):
+        raise ConfigError(f"{name}: {what} must be None (off) or a number > 0, got {value!r}")
+
+
+def _group_max(values: np.ndarray, group_start: np.ndarray) -> np.ndarray:
+    """Maximum of ``values`` over consecutive non-empty groups starting at ``group_start``."""
+    if len(group_start) == 0:
+        return np.zeros(0, dtype=values.dtype)
+    return np.maximum.reduceat(values, group_start)
+
+
+class STAN(_SessionKNN):
+    """STAN (sequence- and time-aware neighbourhood; Garg et al., SIGIR 2019; session-rec
+    ``algorithms/knn/stan.py``).
+
+    SKNN (cosine, the ``sample_size`` most recent candidates, the ``k`` most similar) with
+    three exponential decays. For the current session (prefix) :math:`s` of :math:`L`
+    clicks (repeats counted) and a candidate training session :math:`n`:
+
+    1. *Position in the current session* (``lambda_spw``): item :math:`i` of :math:`s`,
+       last clicked at 1-based position :math:`p_i`, weighs
+       :math:`w_i = \\exp((p_i - L) / \\lambda_{spw})`, and
+
+       .. math::
+
+           \\mathrm{sim}(s, n) = \\frac{\\sum_{i \\in s \\cap n} w_i}
+               {\\sqrt{\\sum_{i \\in s} w_i^2}\\,\\sqrt{|n|}}
+               \\exp\\!\\left(-\\frac{t_s - t_n}{\\lambda_{snh}}\\right)
+
+       with :math:`|n|` the distinct items of :math:`n`.
+    2. *Recency of the neighbour* (``lambda_snh``, in days): :math:`t_n` is the time of
+       :math:`n` (:attr:`Sessions.times`, its last click, in seconds), :math:`t_s` that of
+       the current session. Without timestamps a session's time is its position in the
+       (time-ordered) training data, and one day is ``sessions_per_day`` positions: the
+       decay is :math:`\\exp(-(N - 1 - \\mathrm{pos}_n) / (\\lambda_{snh}
+       \\cdot sessions\\_per\\_day))`. :math:`t_s` is the same for all candidates of a
+       prefix, so it scales a prefix's scores and changes no ranking: we use the newest
+       training time.
+    3. *Distance in the neighbour* (``lambda_inh``): with :math:`q_j` the last 1-based
+       position of item :math:`j` among the clicks of :math:`n` and :math:`q^*` the last
+       position in :math:`n` of any item of :math:`s`,
+
+       .. math::
+
+           \\hat r_{s,j} = \\sum_{n \\in N_k(s),\\, j \\in n} \\mathrm{sim}(s, n)
+                           \\exp(-|q_j - q^*| / \\lambda_{inh})
+
+    Items of the current session are scored too unless ``remind=False``. A decay set to
+    ``None`` is off (factor 1), as in session-rec.
+
+    Defaults: session-rec's tuned Diginetica configuration ``stan-mrr`` (``k=500``,
+    ``sample_size=10000``, ``lambda_spw=1.225``, ``lambda_snh=20``, ``lambda_inh=4.9``);
+    its ``stan-hr`` is ``k=100``, ``sample_size=5000``, ``lambda_spw=2.45``,
+    ``lambda_snh=20``, ``lambda_inh=9.8``.
+
+    Args:
+        sessions_per_day: how many positions make a day when the training sessions
+            have no timestamps. The default is the Diginetica benchmark's: 186,670
+            training sessions over the 146 days 2016-01-01 .. 2016-05-25 (1,279 per day).
+            Ignored when :attr:`Sessions.times` is present.
+    """
+
+    name = "stan"
+
+    def __init__(
+        self,
+        k: int = 500,
+        sample_size: int = 10000,
+        lambda_spw: float | None = 1.225,
+        lambda_snh: float | None = 20.0,
+        lambda_inh: float | None = 4.9,
+        remind: bool = True,
+        sessions_per_day: float = 1279.0,
+    ) -> None:
+        super().__init__(
+            k=k,
+            sample_size=sample_size,
+            similarity="cosine",
+            weighting="same",
+            weighting_score="same",
+            idf_weighting=0.0,
+            remind=remind,
+            last_n_clicks=None,
+        )
+        self.lambda_spw = lambda_spw
+        self.lambda_snh = lambda_snh
+        self.lambda_inh = lambda_inh
+        self.sessions_per_day = sessions_per_day
+        # VSTAN's extensions, off in STAN
+        self.lambda_ipw: float | None = None
+        self.lambda_idf: float | None = None
+
+    def _validate(self) -> None:
+        super()._validate()
+        name = type(self).__name__
+        for what in ("lambda_spw", "lambda_snh", "lambda_inh", "lambda_ipw"):
+            _optional_positive(name, what, getattr(self, what))
+        _optional_positive(name, "sessions_per_day", self.sessions_per_day)
+        if self.sessions_per_day is None:
+            raise ConfigError(f"{name}: sessions_per_day must be a number > 0, got None")
+        if self.lambda_idf is not None and (
+            isinstance(self.lambda_idf, bool)
+            or not isinstance(self.lambda_idf, (int, float, np.number))
+            or not np.isfinite(self.lambda_idf)
+            or self.lambda_idf < 0
+        ):
+            raise ConfigError(
+                f"{name}: lambda_idf must be None (off) or >= 0, got {self.lambda_idf!r}"
+            )
+
+    def fit(self, train: Sessions, n_items: int) -> STAN:
+        super().fit(train, n_items)
+        n_sessions = len(train)
+        order = self.session_order_
+        rank = np.empty(n_sessions, dtype=np.int64)
+        rank[order] = np.arange(n_sessions, dtype=np.int64)
+        # time of each recency rank, in days
+        if train.times is None:
+            days = np.arange(n_sessions, dtype=np.float64) / float(self.sessions_per_day)
+        else:
+            days = train.times[order] / _SECONDS_PER_DAY
+        self.session_age_days_ = (days.max(initial=0.0) - days) if n_sessions else days
+        # last 1-based click position of every distinct item of every session, aligned
+        # with session_items_ (rows: recency rank, columns sorted by item)
+        row = np.repeat(np.arange(n_sessions, dtype=np.int64), train.lengths)
+        pos = np.arange(train.n_clicks, dtype=np.int64) - train.offsets[row] + 1
+        d_row, d_item, d_last, _ = _distinct_last(rank[row], train.items, pos, n_items)
+        last_pos = sp.csr_matrix(
+            (d_last.astype(np.float64), (d_row, d_item)), shape=(n_sessions, n_items)
+        )
+        last_pos.sort_indices()
+        if not np.array_equal(last_pos.indices, self.session_items_.indices):
+            raise RuntimeError("internal error: last positions misaligned")  # pragma: no cover
+        self.session_last_pos_ = last_pos  # [n_sessions, n_items]
+        self.item_factor_ = 1.0 + float(self.lambda_idf or 0.0) * self.idf_  # [n_items]
+        return self
+
+    def _click_weights(self, pos: np.ndarray, length: np.ndarray) -> np.ndarray:
+        if not self.lambda_spw:
+            return np.ones(len(pos))
+        return np.exp((pos - length).astype(np.float64) / float(self.lambda_spw))
+
+    def _session_decay(self, col: np.ndarray) -> np.ndarray | float:
+        if self.lambda_snh is None:
+            return 1.0
+        return np.exp(-self.session_age_days_[col] / float(self.lambda_snh))
+
+    def _score_neighbours(
+        self,
+        b: int,
+        nb_row: np.ndarray,
+        nb_col: np.ndarray,
+        nb_sim: np.ndarray,
+        d_row: np.ndarray,
+        d_item: np.ndarray,
+        d_tpos: np.ndarray,
+        in_window: np.ndarray,
+        window: np.ndarray,
+    ) -> np.ndarray:
+        n_items = self.n_items_
+        last_pos = self.session_last_pos_
+        # every (neighbour, distinct item of the neighbour) pair, neighbour by neighbour
+        start = last_pos.indptr[nb_col]
+        n_pairs = last_pos.indptr[nb_col + 1] - start
+        pair_start = np.zeros(len(nb_col) + 1, dtype=np.int64)
+        np.cumsum(n_pairs, out=pair_start[1:])
+        pair_nb = np.repeat(np.arange(len(nb_col), dtype=np.int64), n_pairs)
+        idx = start[pair_nb] + np.arange(pair_start[-1], dtype=np.int64) - pair_start[pair_nb]
+        p_item = last_pos.indices[idx].astype(np.int64)
+        p_last = last_pos.data[idx]  # q_j
+        # which pairs hold an item of the current session (keys sorted by row, item)
+        prefix_keys = d_row * n_items + d_item
+        keys = nb_row[pair_nb] * n_items + p_item
+        found = np.minimum(np.searchsorted(prefix_keys, keys), max(len(prefix_keys) - 1, 0))
+        shared = prefix_keys[found] == keys if len(prefix_keys) else np.zeros(len(keys), bool)
+        groups = pair_start[:-1]  # every neighbour holds >= 1 item
+        q_star = _group_max(np.where(shared, p_last, 0.0), groups)  # [n_nb]
+        weight = nb_sim[pair_nb]
+        if self.lambda_inh is not None:
+            weight = weight * np.exp(-np.abs(p_last - q_star[pair_nb]) / float(self.lambda_inh))
+        if self.lambda_ipw is not None:
+            # last position in the current session of an item the neighbour holds
+            p_cur = _group_max(np.where(shared, d_tpos[found], 0), groups).astype(np.float64)
+            length = window[nb_row].astype(np.float64)
+            weight = weight * np.exp((p_cur - length) / float(self.lambda_ipw))[pair_nb]
+        weight = weight * self.item_factor_[p_item]
+        scores = sp.csr_matrix((weight, (nb_row[pair_nb], p_item)), shape=(b, n_items))
+        out = scores.toarray().astype(np.float32)  # duplicates summed
+        if not self.remind:
+            out[d_row[in_window], d_item[in_window]] = 0.0
+        return out
+
+
+class VSTAN(STAN):
+    """VSTAN (Ludewig et al., "Empirical analysis of session-based recommendation
+    algorithms", UMUAI 2021; session-rec ``algorithms/knn/vstan.py``, ``VSKNN_STAN``).
+
+    :class:`STAN` plus V-SKNN's two scoring terms: a neighbour's contribution decays with
+    the position :math:`p^*` in the current session of the last click whose item the
+    neighbour holds, :math:`\\exp((p^* - L) / \\lambda_{ipw})`, and items are boosted by
+    :math:`1 + \\lambda_{idf}\\,\\mathrm{idf}_j` with
+    :math:`\\mathrm{idf}_j = \\log(N_{sessions} / supp_j)` (:math:`supp_j` the training
+    clicks on :math:`j`):
+
+    .. math::
+
+        \\hat r_{s,j} = \\sum_{n \\in N_k(s),\\, j \\in n} \\mathrm{sim}(s, n)
+            e^{-|q_j - q^*| / \\lambda_{inh}}\\,(1 + \\lambda_{idf}\\,\\mathrm{idf}_j)\\,
+            e^{(p^* - L) / \\lambda_{ipw}}
+
+    The similarity is STAN's weighted cosine: session-rec's ``similarity`` parameter is
+    accepted there but never read (``calc_similarity`` always calls ``cosine``).
+
+    Defaults: session-rec's tuned Diginetica configuration ``vstan-mrr`` (``k=1500``,
+    ``sample_size=5000``, ``lambda_spw=4.9``, ``lambda_snh=40``, ``lambda_inh=4.9``,
+    ``lambda_ipw=1.225``, ``lambda_idf=10``); its ``vstan-hr`` is ``k=100``,
+    ``sample_size=1000``, ``lambda_spw=4.9``, ``lambda_snh=80``, ``lambda_inh=9.8``,
+    ``lambda_ipw=4.9``, ``lambda_idf=5``.
+    """
+
+    name = "vstan"
+
+    def __init__(
+        self,
+        k: int = 1500,
+        sample_size: int = 5000,
+        lambda_spw: float | None = 4.9,
+        lambda_snh: float | None = 40.0,
+        lambda_inh: float | None = 4.9,
+        lambda_ipw: float | None = 1.225,
+        lambda_idf: float | None = 10.0,
+        remind: bool = True,
+        sessions_per_day: float = 1279.0,
+    ) -> None:
+        super().__init__(
+            k=k,
+            sample_size=sample_size,
+            lambda_spw=lambda_spw,
+            lambda_snh=lambda_snh,
+            lambda_inh=lambda_inh,
+            remind=remind,
+            sessions_per_day=sessions_per_day,
+        )
+        self.lambda_ipw = lambda_ipw
+        self.lambda_idf = lambda_idf
+
+
+# -- sequential rules ---------------------------------------------------------------------
+class SequentialRules(Baseline):
+    """SR: sequential rules (Kamehkhosh et al. 2017; session-rec
+    ``algorithms/baselines/sr.py``, ``SequentialRules``).
+
+    A rule :math:`a \\to b` is weighted by how often :math:`b` follows :math:`a` within
+    ``steps`` clicks of a training session, closer pairs counting more:
+
+    .. math::
+
+        w(a \\to b) = \\sum_{\\text{sessions}} \\sum_{t} \\sum_{i=1}^{\\min(steps, t)}
+            [x_{t-i} = a,\\ x_t = b]\\; f(i)
+
+    with :math:`f` the ``weighting`` (``div``: :math:`1/i`, ``quadratic``: :math:`1/i^2`,
+    ``same``: 1, ``log``: :math:`1/\\log_{10}(i + 1.7)`, ``linear``:
+    :math:`1 - 0.1 i` for :math:`i \\le 100`, else 0; :math:`a = b` included, as in
+    session-rec). ``idf_weight=1`` multiplies each term by :math:`\\mathrm{idf}_a`,
+    ``idf_weight=2`` adds it, with :math:`\\mathrm{idf}` = :math:`\\log(N_{sessions} /
+    supp_a)` min-max scaled to [0, 1]. Each item keeps its ``pruning`` heaviest rules
+    (``pruning >= 1``; a fraction ``0 < pruning < 1`` drops that share; ``0`` keeps all;
+    ties: the rule first seen in the training data first). A prefix is scored by the
+    rules of its last click: :math:`\\hat r_{s,j} = w(x_L \\to j)`. (session-rec divides
+    the row by its maximum; that changes no ranking when the maximum is positive, and we
+    do not reproduce its reversal of the order when ``linear`` makes all weights negative.)
+
+    Defaults: session-rec's Diginetica configuration ``steps=20``,
+    ``weighting="quadratic"`` with its default ``pruning=20``.
+    """
+
+    name = "sr"
+
+    def __init__(
+        self,
+        steps: int = 20,
+        weighting: str = "quadratic",
+        pruning: float = 20,
+        idf_weight: int = 0,
+    ) -> None:
+        self.steps = steps
+        self.weighting = weighting
+        self.pruning = pruning
+        self.idf_weight = idf_weight
+
+    def _validate(self) -> None:
+        if not (
+            isinstance(self.steps, (int, np.integer))
+            and not isinstance(self.steps, bool)
+            and self.steps >= 1
+        ):
+            raise ConfigError(f"SequentialRules: steps must be an int >= 1, got {self.steps!r}")
+        if self.weighting not in _WEIGHTINGS:
+            raise ConfigError(
+                f"SequentialRules: weighting must be one of {list(_WEIGHTINGS)}, "
+                f"got {self.weighting!r}"
+            )
+        if (
+            isinstance(self.pruning, bool)
+            or not isinstance(self.pruning, (int, float, np.number))
+            or not self.pruning >= 0
+            or (self.pruning >= 1 and float(self.pruning) != int(self.pruning))
+        ):
+            raise ConfigError(
+                f"SequentialRules: pruning must be 0 (keep all), a fraction in (0, 1) or an "
+                f"int >= 1, got {self.pruning!r}"
+            )
+        if self.idf_weight not in (0, 1, 2) or isinstance(self.idf_weight, float):
+            raise ConfigError(
+                f"SequentialRules: idf_weight must be 0 (off), 1 (multiply) or 2 (add), "
+                f"got {self.idf_weight!r}"
+            )
+
+    def fit(self, train: Sessions, n_items: int) -> SequentialRules:
+        self._validate()
+        counts = self._fit_common(train, n_items)
+        n_sessions = len(train)
+        steps = int(self.steps)
+        items = train.items.astype(np.int64)
+        row = np.repeat(np.arange(n_sessions, dtype=np.int64), train.lengths)
+        pos = np.arange(train.n_clicks, dtype=np.int64) - train.offsets[row]  # 0-based
+        idf = np.zeros(n_items)
+        if self.idf_weight:
+            seen = counts > 0
+            raw = np.log(n_sessions / counts[seen])
+            span = raw.max() - raw.min()
+            idf[seen] = (raw - raw.min()) / span if span > 0 else 0.0
+        # every (click t, distance i) pair, in session-rec's order: click, then distance
+        prev_parts, cur_parts, weight_parts, seq_parts = [], [], [], []
+        for i in range(1, steps + 1):  # steps iterations, each vectorised over all clicks
+            click = np.flatnonzero(pos >= i)
+            if len(click) == 0:
+                break
+            prev = items[click - i]
+            w = np.broadcast_to(_step_decay(self.weighting, np.array([i])), (len(click),))
+            if self.idf_weight == 1:
+                w = w * idf[prev]
+            elif self.idf_weight == 2:
+                w = w + idf[prev]
+            prev_parts.append(prev)
+            cur_parts.append(items[click])
+            weight_parts.append(np.asarray(w, dtype=np.float64))
+            seq_parts.append(click * steps + (i - 1))
+        if prev_parts:
+            prev = np.concatenate(prev_parts)
+            cur = np.concatenate(cur_parts)
+            weight = np.concatenate(weight_parts)
+            seq = np.concatenate(seq_parts)
+        else:
+            prev = cur = seq = np.zeros(0, dtype=np.int64)
+            weight = np.zeros(0)
+        # sum per rule in training order; remember when each rule was first seen
+        key = prev * n_items + cur
+        order = np.lexsort((seq, key))
+        key, weight, seq = key[order], weight[order], seq[order]
+        first = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if len(key) else key
+        rule_key = key[first]
+        rule_weight = np.add.reduceat(weight, first) if len(key) else weight
+        rule_seen = seq[first]
+        rule_prev, rule_cur = rule_key // n_items, rule_key % n_items
+        # pruning: the heaviest rules of each item, ties by first appearance
+        if self.pruning:
+            per_prev = np.bincount(rule_prev, minlength=n_items)
+            if self.pruning < 1:
+                keep_n = per_prev - (per_prev * float(self.pruning)).astype(np.int64)
+            else:
+                keep_n = np.full(n_items, int(self.pruning))
+            order = np.lexsort((rule_seen, -rule_weight, rule_prev))
+            prev_sorted = rule_prev[order]
+            start = np.searchsorted(prev_sorted, np.arange(n_items))
+            within = np.arange(len(order)) - start[prev_sorted]
+            kept = order[within < keep_n[prev_sorted]]
+            rule_prev, rule_cur, rule_weight = rule_prev[kept], rule_cur[kept], rule_weight[kept]
+        self.rules_ = sp.csr_matrix(
+            (rule_weight, (rule_prev, rule_cur)), shape=(n_items, n_items)
+        )  # [n_items, n_items]: w(a -> b)
+        self.idf_ = idf
+        return self
+
+    def scores(self, samples: Samples) -> np.ndarray:
+        self._check_fitted()
+        _check_samples(samples, self.n_items_)
+        last = samples.items[samples.offsets[1:] - 1]  # [B]
+        return self.rules_[last].toarray().astype(np.float32)
+
+
 BASELINES: dict[str, type[Baseline]] = {
     "pop": Pop,
     "spop": SessionPop,
     "itemknn": ItemKNN,
     "sknn": SKNN,
     "vsknn": VSKNN,
+    "stan": STAN,
+    "vstan": VSTAN,
+    "sr": SequentialRules,
 }
 
 

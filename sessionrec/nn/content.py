@@ -1,0 +1,229 @@
+"""Content encoder and the id + content item representation (cold-start items)."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+if TYPE_CHECKING:
+    from sessionrec.data.catalog import ItemCatalog
+
+__all__ = ["ContentEncoder", "ItemRepresentation", "catalog_tensors"]
+
+
+def catalog_tensors(catalog: ItemCatalog) -> dict[str, Tensor]:
+    """The tensors of an :class:`~sessionrec.data.catalog.ItemCatalog`, by name.
+
+    Keys (``n`` items; columns in the catalog's order):
+
+    - ``"categorical"``: int64 ``[n, C]``, one code column per categorical feature;
+    - ``"text_ids/<k>"``, ``"text_offsets/<k>"``: int64 ``[nnz_k]`` and ``[n + 1]``,
+      the CSR bag of the ``k``-th text column;
+    - ``"numeric"``: float32 ``[n, 2 N]``: the ``N`` standardised values, then their
+      ``N`` missing flags (1.0 when missing);
+    - ``"vector/<k>"``: float32 ``[n, dim_k]``, the ``k``-th vector column.
+    """
+    n = len(catalog)
+    out: dict[str, Tensor] = {}
+    codes = [f.codes for f in catalog.categorical.values()]
+    out["categorical"] = torch.as_tensor(
+        np.stack(codes, axis=1) if codes else np.zeros((n, 0)), dtype=torch.long
+    )
+    for k, t in enumerate(catalog.text.values()):
+        out[f"text_ids/{k}"] = torch.as_tensor(t.ids, dtype=torch.long)
+        out[f"text_offsets/{k}"] = torch.as_tensor(t.offsets, dtype=torch.long)
+    values = [f.values for f in catalog.numeric.values()]
+    flags = [f.missing.astype(np.float32) for f in catalog.numeric.values()]
+    out["numeric"] = torch.as_tensor(
+        np.stack(values + flags, axis=1) if values else np.zeros((n, 0)), dtype=torch.float32
+    )
+    for k, v in enumerate(catalog.vector.values()):
+        out[f"vector/{k}"] = torch.as_tensor(v.values, dtype=torch.float32)
+    return out
+
+
+class ContentEncoder(nn.Module):
+    r"""Item content -> a :math:`d`-dimensional content vector :math:`\mathbf{c}_i`.
+
+    Each feature of item :math:`i` is mapped to :math:`\mathbb{R}^d` and the maps are
+    summed:
+
+    .. math::
+
+        \mathbf{c}_i = \sum_{f \in \text{cat}} \mathbf{E}_f[x_{i,f}]
+            + \sum_{t \in \text{text}} \frac{1}{|B_{i,t}|} \sum_{g \in B_{i,t}}
+              \mathbf{T}_t[g]
+            + \mathbf{W}_{num} [\mathbf{z}_i ; \mathbf{m}_i] + \mathbf{b}
+            + \sum_{v \in \text{vec}} \mathbf{W}_v \mathbf{u}_{i,v}
+
+    with categorical codes :math:`x_{i,f}` (code 0, unknown, has the fixed zero row of
+    :math:`\mathbf{E}_f`), hashed n-gram bags :math:`B_{i,t}` (an empty bag gives 0),
+    standardised numbers :math:`\mathbf{z}_i` and their missing flags
+    :math:`\mathbf{m}_i`, and precomputed vectors :math:`\mathbf{u}_{i,v}`.
+
+    Summing (rather than concatenating and projecting) is a concatenation followed by
+    one linear map whose blocks are the per-feature maps: the same function class with
+    no extra :math:`(\sum_f d) \times d` matrix, and the width of :math:`\mathbf{c}_i`
+    does not grow with the number of columns. Non-linear mixing is left to the layers
+    that consume :math:`\mathbf{c}_i`.
+
+    Args:
+        dim: content vector size ``d``.
+        cardinalities: embedding rows of each categorical column (codes incl. 0).
+        text_buckets: hash buckets of each text column.
+        n_numeric: number of numeric columns ``N``.
+        vector_dims: width of each vector column.
+
+    Shapes:
+        - input: the dict of :func:`catalog_tensors` (``n`` items)
+        - output: ``[n, d]``
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        cardinalities: list[int] | tuple[int, ...] = (),
+        text_buckets: list[int] | tuple[int, ...] = (),
+        n_numeric: int = 0,
+        vector_dims: list[int] | tuple[int, ...] = (),
+    ) -> None:
+        super().__init__()
+        if not (cardinalities or text_buckets or n_numeric or vector_dims):
+            raise ValueError("ContentEncoder: the catalog has no feature columns")
+        self.dim = dim
+        self.categorical = nn.ModuleList(nn.Embedding(c, dim, padding_idx=0) for c in cardinalities)
+        self.text = nn.ModuleList(
+            nn.EmbeddingBag(b, dim, mode="mean", include_last_offset=True) for b in text_buckets
+        )
+        self.numeric = nn.Linear(2 * n_numeric, dim) if n_numeric else None
+        self.vector = nn.ModuleList(nn.Linear(v, dim, bias=False) for v in vector_dims)
+        self.reset_parameters()
+
+    @classmethod
+    def from_catalog(cls, catalog: ItemCatalog, dim: int) -> ContentEncoder:
+        """An encoder sized for ``catalog``'s columns."""
+        return cls(
+            dim,
+            [f.cardinality for f in catalog.categorical.values()],
+            [t.n_buckets for t in catalog.text.values()],
+            len(catalog.numeric),
+            [v.dim for v in catalog.vector.values()],
+        )
+
+    def reset_parameters(self) -> None:
+        std = 1.0 / math.sqrt(self.dim)
+        for emb in self.categorical:
+            nn.init.normal_(emb.weight, std=std)
+            with torch.no_grad():
+                emb.weight[0].zero_()  # the unknown code contributes nothing
+        for bag in self.text:
+            nn.init.normal_(bag.weight, std=std)
+        if self.numeric is not None:
+            self.numeric.reset_parameters()
+        for lin in self.vector:
+            lin.reset_parameters()
+
+    def forward(self, features: dict[str, Tensor]) -> Tensor:
+        n = features["categorical"].shape[0]
+        out = features["categorical"].new_zeros((n, self.dim), dtype=torch.float32)
+        codes = features["categorical"]  # [n, C]
+        for k, emb in enumerate(self.categorical):
+            out = out + emb(codes[:, k])
+        for k, bag in enumerate(self.text):
+            out = out + bag(features[f"text_ids/{k}"], features[f"text_offsets/{k}"])
+        if self.numeric is not None:
+            out = out + self.numeric(features["numeric"])
+        for k, lin in enumerate(self.vector):
+            out = out + lin(features[f"vector/{k}"])
+        return out  # [n, d]
+
+
+class ItemRepresentation(nn.Module):
+    r"""Item vectors from an id embedding and a content vector, with id dropout.
+
+    .. math::
+
+        \mathbf{v}_i = \delta_i\, \mathbf{e}_i + \mathbf{W} \mathbf{c}_i,
+        \qquad
+        \delta_i = \begin{cases}
+            0 & \text{item } i \text{ has no clicks (``cold_mask``)} \\
+            \mathrm{Bernoulli}(1 - p) & \text{training} \\
+            1 & \text{evaluation}
+        \end{cases}
+
+    Dropping the id part of random items during training (DropoutNet, Volkovs et al.,
+    NeurIPS 2017) makes the content-only vector :math:`\mathbf{W}\mathbf{c}_i` of an
+    item score like its full vector, so items without clicks (whose
+    :math:`\mathbf{e}_i` is never trained) live in the same space as trained ones. The
+    kept id parts are *not* rescaled by :math:`1/(1-p)`: a cold item at evaluation gets
+    exactly what dropped items got in training. The id table starts at zero
+    (``id_init="zeros"``), so content initialises the item table.
+
+    Args:
+        num_items: rows of the id table ``n`` (all items, cold ones included).
+        dim: item vector size ``d``.
+        content_dim: content vector size ``d_c``.
+        id_dropout: :math:`p`, the probability of dropping an item's id part in training.
+        id_init: ``"zeros"`` or ``"uniform"`` (:math:`U(-1/\sqrt{d}, 1/\sqrt{d})`, as
+            SR-GNN initialises its item table).
+
+    Shapes:
+        - input: content ``[n, d_c]``, optional ``cold_mask`` bool ``[n]``
+        - output: ``[n, d]``
+    """
+
+    def __init__(
+        self,
+        num_items: int,
+        dim: int,
+        content_dim: int,
+        id_dropout: float = 0.5,
+        id_init: str = "zeros",
+    ) -> None:
+        super().__init__()
+        if not 0.0 <= id_dropout <= 1.0:
+            raise ValueError(f"id_dropout must be in [0, 1], got {id_dropout!r}")
+        if id_init not in ("zeros", "uniform"):
+            raise ValueError(f"id_init must be 'zeros' or 'uniform', got {id_init!r}")
+        self.num_items = num_items
+        self.dim = dim
+        self.id_dropout = id_dropout
+        self.id_init = id_init
+        self.id_embedding = nn.Embedding(num_items, dim)
+        self.content_proj = nn.Linear(content_dim, dim, bias=False)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        if self.id_init == "zeros":
+            nn.init.zeros_(self.id_embedding.weight)
+        else:
+            bound = 1.0 / math.sqrt(self.dim)
+            nn.init.uniform_(self.id_embedding.weight, -bound, bound)
+        self.content_proj.reset_parameters()
+
+    def id_keep_mask(self, cold_mask: Tensor | None = None) -> Tensor:
+        r""":math:`\delta` as float ``[n, 1]`` (random in training mode)."""
+        n = self.num_items
+        device = self.id_embedding.weight.device
+        if self.training and self.id_dropout > 0:
+            keep = torch.rand(n, device=device) >= self.id_dropout
+        else:
+            keep = torch.ones(n, dtype=torch.bool, device=device)
+        if cold_mask is not None:
+            keep = keep & ~cold_mask.to(device)
+        return keep.to(self.id_embedding.weight.dtype).unsqueeze(1)
+
+    def forward(self, content: Tensor, cold_mask: Tensor | None = None) -> Tensor:
+        if content.shape[0] != self.num_items:
+            raise ValueError(
+                f"content has {content.shape[0]} rows but the id table {self.num_items}"
+            )
+        ids = self.id_embedding.weight * self.id_keep_mask(cold_mask)  # [n, d]
+        return ids + self.content_proj(content)  # [n, d]
+
+    def extra_repr(self) -> str:
+        return f"{self.num_items}, {self.dim}, id_dropout={self.id_dropout}"
