@@ -68,6 +68,11 @@ class TrainConfig:
         label_smoothing: cross-entropy label smoothing.
         patience: stop after this many epochs without a better validation score.
         valid_fraction: share of the latest training sessions held out for validation.
+            ``0`` trains on every training session for exactly ``epochs`` epochs and keeps
+            the last one: use it only with an epoch count chosen on validation before.
+        refit: after selecting the best epoch on validation, train a fresh model on all
+            training sessions (validation included: the latest, most test-like data) for
+            that many epochs, with the same seed and schedule; the refit model is tested.
         select_metric: validation metric(s) that pick the checkpoint: their sum.
         max_session_length: keep only the last L clicks of each prefix (``None``: all).
         bf16_scoring: compute the item-scoring matmul under bf16 autocast.
@@ -84,6 +89,7 @@ class TrainConfig:
     label_smoothing: float = 0.0
     patience: int = 3
     valid_fraction: float = 0.1
+    refit: bool = False
     select_metric: tuple[str, ...] = ("hr@20", "mrr@20")
     max_session_length: int | None = None
     bf16_scoring: bool = False
@@ -96,6 +102,10 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.lr <= 0:
             raise ConfigError(f"lr must be > 0, got {self.lr}")
+        if not 0.0 <= self.valid_fraction < 1.0:
+            raise ConfigError(f"valid_fraction must be in [0, 1), got {self.valid_fraction}")
+        if self.refit and self.valid_fraction == 0.0:
+            raise ConfigError("refit needs a validation split (valid_fraction > 0) to select on")
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ConfigError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
 
@@ -309,16 +319,19 @@ class Trainer:
             tqdm.write(msg, file=sys.stderr)
 
     def fit(self, dataset: SessionDataset, resume: bool = False) -> TrainedModel:
-        """Train, select on validation, test once; returns the selected model."""
+        """Train, select on validation (then refit on everything if asked), test once."""
         cfg = self.train_config
         if dataset.n_items != self.model_config.n_items:
             raise ConfigError(
                 f"model has n_items={self.model_config.n_items}, dataset {dataset.n_items}"
             )
         _seed_everything(cfg.seed)
-        fit_sessions, valid = validation_split(
-            dataset.train, cfg.valid_fraction, cfg.max_session_length
-        )
+        if cfg.valid_fraction > 0:
+            fit_sessions, valid = validation_split(
+                dataset.train, cfg.valid_fraction, cfg.max_session_length
+            )
+        else:  # an epoch count chosen earlier on validation: train on everything
+            fit_sessions, valid = dataset.train, None
         train_samples = fit_sessions.to_samples(cfg.max_session_length)
         item_counts = np.bincount(dataset.train.items, minlength=dataset.n_items)
 
@@ -392,15 +405,18 @@ class Trainer:
             bar.close()
             scheduler.step()
             epoch_seconds = time.monotonic() - t_epoch
-            valid_metrics = evaluate_model(
-                model,
-                valid,
-                batch_size=cfg.eval_batch_size,
-                bf16=cfg.bf16_scoring,
-                progress=self.progress,
-                desc="validate",
-            )
-            score = _score(valid_metrics, cfg.select_metric)
+            if valid is not None:
+                valid_metrics = evaluate_model(
+                    model,
+                    valid,
+                    batch_size=cfg.eval_batch_size,
+                    bf16=cfg.bf16_scoring,
+                    progress=self.progress,
+                    desc="validate",
+                )
+                score = _score(valid_metrics, cfg.select_metric)
+            else:
+                valid_metrics, score = None, float(epoch)  # no validation: the last epoch
             record = {
                 "epoch": epoch + 1,
                 "loss": loss_sum / max(seen, 1),
@@ -419,8 +435,14 @@ class Trainer:
                 stale += 1
             self._log(
                 f"epoch {epoch + 1}: loss {record['loss']:.4f}, {record['samples_per_s']:.0f} "
-                f"samples/s, {epoch_seconds:.0f} s; valid HR@20 {valid_metrics['hr@20']:.2f} "
-                f"MRR@20 {valid_metrics['mrr@20']:.2f}" + (" (best)" if best_epoch == epoch else "")
+                f"samples/s, {epoch_seconds:.0f} s"
+                + (
+                    f"; valid HR@20 {valid_metrics['hr@20']:.2f} "
+                    f"MRR@20 {valid_metrics['mrr@20']:.2f}"
+                    + (" (best)" if best_epoch == epoch else "")
+                    if valid_metrics is not None
+                    else ""
+                )
             )
             if checkpoint_path is not None:
                 _atomic_torch_save(
@@ -442,6 +464,12 @@ class Trainer:
 
         if best_state is None:
             raise ConfigError("no epoch was trained (epochs already done, or max-minutes = 0)")
+        selection = {
+            "valid": next(h["valid"] for h in history if h["epoch"] == best_epoch + 1),
+            "best_epoch": best_epoch + 1,
+        }
+        if cfg.refit:
+            return self._refit(dataset, best_epoch + 1, history, selection, resume)
         model.load_state_dict(best_state)
         test_metrics = evaluate_model(
             model,
@@ -454,8 +482,7 @@ class Trainer:
         )
         metrics = {
             "test": test_metrics,
-            "valid": next(h["valid"] for h in history if h["epoch"] == best_epoch + 1),
-            "best_epoch": best_epoch + 1,
+            **selection,
             "epochs_trained": len(history),
             "train_seconds": float(sum(h["seconds"] for h in history)),
             "seconds_per_epoch": float(
@@ -468,3 +495,33 @@ class Trainer:
         if self.out_dir is not None:
             trained.save(self.out_dir)
         return trained
+
+    def _refit(
+        self,
+        dataset: SessionDataset,
+        epochs: int,
+        selection_history: list[dict[str, Any]],
+        selection: dict[str, Any],
+        resume: bool,
+    ) -> TrainedModel:
+        """Train a fresh model on all training sessions for the selected epoch count."""
+        cfg = replace(self.train_config, valid_fraction=0.0, refit=False, epochs=epochs)
+        out = None if self.out_dir is None else self.out_dir / "refit"
+        self._log(f"refit: {epochs} epoch(s) on all {len(dataset.train)} training sessions")
+        refit = Trainer(self.model_config, cfg, out, self.progress).fit(
+            dataset, resume=resume and out is not None and (out / "checkpoint.pt").is_file()
+        )
+        for record in refit.history:
+            record["phase"] = "refit"
+        refit.train_config = self.train_config
+        refit.history = selection_history + refit.history
+        refit.metrics = {
+            **refit.metrics,
+            **selection,
+            "refit_epochs": epochs,
+            "epochs_trained": len(refit.history),
+            "train_seconds": float(sum(h["seconds"] for h in refit.history)),
+        }
+        if self.out_dir is not None:
+            refit.save(self.out_dir)
+        return refit

@@ -120,3 +120,22 @@ def test_cli_reports_missing_data_clearly(tmp_path, capsys):
     code = main(["train", str(tmp_path / "nothing"), "--out", str(tmp_path / "m"), "--quiet"])
     assert code == 1
     assert "not a prepared dataset" in capsys.readouterr().err
+
+
+def test_refit_retrains_on_everything_for_the_selected_epochs(tiny_dataset, tmp_path):
+    refit = _fit(tiny_dataset, tmp_path / "m", epochs=3, patience=10, refit=True)
+    best = refit.metrics["best_epoch"]
+    assert refit.metrics["refit_epochs"] == best
+    phases = [h.get("phase", "select") for h in refit.history]
+    assert phases == ["select"] * 3 + ["refit"] * best
+    assert refit.metrics["valid"]["hr@20"] > 0  # the selection's validation metrics
+    assert refit.metrics["test"]["hr@10"] > 80.0
+    assert load_model(tmp_path / "m").metrics["refit_epochs"] == best
+
+
+def test_no_validation_trains_exactly_the_given_epochs(tiny_dataset):
+    trained = _fit(tiny_dataset, epochs=2, valid_fraction=0.0)
+    assert [h["valid"] for h in trained.history] == [None, None]
+    assert trained.metrics["best_epoch"] == 2
+    with pytest.raises(ConfigError, match="refit needs"):
+        TrainConfig(valid_fraction=0.0, refit=True)

@@ -69,6 +69,8 @@ def _train(args: argparse.Namespace) -> int:
         "seed": args.seed,
         "patience": args.patience,
         "bf16_scoring": True if args.bf16 else None,
+        "valid_fraction": args.valid_fraction,
+        "refit": True if args.refit else None,
     }
     model_config, train_config = config_preset(args.config, dataset.n_items, **overrides)
     if args.set:
@@ -164,6 +166,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--patience", type=int, help="epochs without validation gain before stopping")
     p.add_argument("--seed", type=int)
     p.add_argument("--bf16", action="store_true", help="bf16 autocast for the item scoring")
+    p.add_argument(
+        "--valid-fraction",
+        type=float,
+        help="latest share of training sessions for validation (default 0.1); 0: no "
+        "validation, train exactly --epochs epochs on everything (an epoch count chosen on "
+        "validation before)",
+    )
+    p.add_argument(
+        "--refit",
+        action="store_true",
+        help="after selecting the epoch on validation, retrain on all training sessions",
+    )
     p.add_argument(
         "--set", action="append", metavar="NAME=VALUE", help="override a model config field"
     )
