@@ -39,13 +39,26 @@ _LAZY: dict[str, str] = {
     "load_model": "sessionrec.train",
     "evaluate_model": "sessionrec.train",
     "SessionRecommender": "sessionrec.recommender",
+    "NextItems": "sessionrec.recommender",
+    "read_clicks": "sessionrec.data.ingest",
+    "ColumnMap": "sessionrec.data.ingest",
+    "ProtocolConfig": "sessionrec.data.protocol",
+    "prepare": "sessionrec.data.protocol",
+    "read_catalog": "sessionrec.data.catalog",
+    "ItemCatalog": "sessionrec.data.catalog",
+    "make_baseline": "sessionrec.evaluate.baselines",
+    "evaluate_recommender": "sessionrec.evaluate.evaluation",
+    "export_onnx": "sessionrec.onnx_export",
 }
 
 __all__ = ["__version__", *_LAZY]
 
 if TYPE_CHECKING:  # pragma: no cover
     from sessionrec.data.benchmarks import load_benchmark
+    from sessionrec.data.catalog import ItemCatalog, read_catalog
     from sessionrec.data.dataset import SessionDataset, validation_split
+    from sessionrec.data.ingest import ColumnMap, read_clicks
+    from sessionrec.data.protocol import ProtocolConfig, prepare
     from sessionrec.data.sessions import Samples, Sessions
     from sessionrec.data.vocab import ItemVocab
     from sessionrec.errors import (
@@ -57,8 +70,11 @@ if TYPE_CHECKING:  # pragma: no cover
         SessionrecError,
         UnsafePickleError,
     )
+    from sessionrec.evaluate.baselines import make_baseline
+    from sessionrec.evaluate.evaluation import evaluate_recommender
     from sessionrec.graph import session_graph_batch
     from sessionrec.nn.srgnn import SRGNN, SRGNNConfig
+    from sessionrec.onnx_export import export_onnx
     from sessionrec.recommender import SessionRecommender
     from sessionrec.train import (
         TrainConfig,
