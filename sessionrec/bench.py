@@ -71,7 +71,7 @@ def train_speed(
     seed: int = 0,
 ) -> dict[str, Any]:
     """Training-step samples/s of each config (fp32 and bf16) over the scoring floor."""
-    from sessionrec.train import config_preset
+    from sessionrec.train import _logits, config_preset
 
     torch.manual_seed(seed)
     samples, n_items, source = diginetica_like_samples(path, seed)
@@ -123,11 +123,8 @@ def train_speed(
                 idx = order[(i * batch_size) % len(order) :][:batch_size]
                 batch = samples.select(idx)
                 graph = session_graph_batch(batch, model.config.edge_weights)
-                table = model.item_table()
-                s_h = model.session_embedding(graph, table)
-                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-                    logits = model.scores(s_h, table)
-                loss = F.cross_entropy(logits.float(), torch.from_numpy(batch.targets))
+                logits = _logits(model, graph, bf16)  # the trainer's own forward
+                loss = F.cross_entropy(logits, torch.from_numpy(batch.targets))
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
