@@ -64,6 +64,9 @@ class TrainConfig:
         lr: Adam learning rate.
         lr_decay: multiplicative decay of ``lr`` ...
         lr_decay_every: ... every this many epochs (the paper: 0.1 every 3).
+        lr_decay_first: epochs before the first decay (``None``: ``lr_decay_every``). The
+            authors' code calls ``scheduler.step()`` at the start of every epoch, so its
+            first decay comes after 2 epochs, then every 3: ``lr_decay_first=2``.
         weight_decay: L2 penalty (Adam's ``weight_decay``).
         label_smoothing: cross-entropy label smoothing.
         patience: stop after this many epochs without a better validation score.
@@ -85,6 +88,7 @@ class TrainConfig:
     lr: float = 1e-3
     lr_decay: float = 0.1
     lr_decay_every: int = 3
+    lr_decay_first: int | None = None
     weight_decay: float = 1e-5
     label_smoothing: float = 0.0
     patience: int = 3
@@ -100,6 +104,8 @@ class TrainConfig:
         for name in ("epochs", "batch_size", "lr_decay_every", "patience", "eval_batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.lr_decay_first is not None and self.lr_decay_first < 1:
+            raise ConfigError(f"lr_decay_first must be >= 1, got {self.lr_decay_first}")
         if self.lr <= 0:
             raise ConfigError(f"lr must be > 0, got {self.lr}")
         if not 0.0 <= self.valid_fraction < 1.0:
@@ -136,6 +142,17 @@ CONFIGS: dict[str, tuple[dict[str, Any], TrainConfig]] = {
         TrainConfig(),
     ),
 }
+
+
+def lr_factor(cfg: TrainConfig, epoch: int) -> float:
+    """The learning-rate multiplier of 0-based ``epoch``: ``lr_decay ** n_decays``.
+
+    ``n_decays = 0`` before epoch ``first``, then ``1 + (epoch - first) // every``, with
+    ``first = lr_decay_first or lr_decay_every``.
+    """
+    first = cfg.lr_decay_every if cfg.lr_decay_first is None else cfg.lr_decay_first
+    n_decays = 0 if epoch < first else 1 + (epoch - first) // cfg.lr_decay_every
+    return cfg.lr_decay**n_decays
 
 
 def config_preset(
@@ -339,9 +356,7 @@ class Trainer:
         optimizer = torch.optim.Adam(
             model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True
         )
-        scheduler = torch.optim.lr_scheduler.StepLR(
-            optimizer, step_size=cfg.lr_decay_every, gamma=cfg.lr_decay
-        )
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda e: lr_factor(cfg, e))
         history: list[dict[str, Any]] = []
         best_score, best_epoch, best_state = -math.inf, -1, None
         start_epoch = 0
@@ -383,6 +398,7 @@ class Trainer:
                 dynamic_ncols=True,
             )
             loss_sum, seen, t_epoch = 0.0, 0, time.monotonic()
+            epoch_lr = optimizer.param_groups[0]["lr"]
             for b in range(n_batches):
                 batch = train_samples.select(order[b * cfg.batch_size : (b + 1) * cfg.batch_size])
                 graph = session_graph_batch(batch, self.model_config.edge_weights)
@@ -423,7 +439,7 @@ class Trainer:
                 "samples": seen,
                 "seconds": epoch_seconds,
                 "samples_per_s": seen / max(epoch_seconds, 1e-9),
-                "lr": optimizer.param_groups[0]["lr"],
+                "lr": epoch_lr,  # the rate this epoch trained with
                 "valid": valid_metrics,
                 "complete": not stopped_early,
             }

@@ -8,7 +8,14 @@ import torch
 
 from sessionrec.cli import main
 from sessionrec.errors import ArtifactError, ConfigError
-from sessionrec.train import TrainConfig, Trainer, config_preset, evaluate_model, load_model
+from sessionrec.train import (
+    TrainConfig,
+    Trainer,
+    config_preset,
+    evaluate_model,
+    load_model,
+    lr_factor,
+)
 
 
 def _fit(dataset, out=None, **overrides):
@@ -139,3 +146,22 @@ def test_no_validation_trains_exactly_the_given_epochs(tiny_dataset):
     assert trained.metrics["best_epoch"] == 2
     with pytest.raises(ConfigError, match="refit needs"):
         TrainConfig(valid_fraction=0.0, refit=True)
+
+
+def test_lr_schedule_paper_and_authors_code():
+    paper = TrainConfig()  # 0.1 after every 3 epochs
+    assert [lr_factor(paper, e) for e in range(7)] == pytest.approx(
+        [1, 1, 1, 0.1, 0.1, 0.1, 0.01]
+    )
+    # the authors' code steps its scheduler at the start of each epoch: first decay after 2
+    code = TrainConfig(lr_decay_first=2)
+    assert [lr_factor(code, e) for e in range(7)] == pytest.approx(
+        [1, 1, 0.1, 0.1, 0.1, 0.01, 0.01]
+    )
+    with pytest.raises(ConfigError, match="lr_decay_first"):
+        TrainConfig(lr_decay_first=0)
+
+
+def test_history_records_the_rate_each_epoch_trained_with(tiny_dataset):
+    trained = _fit(tiny_dataset, epochs=4, patience=10, lr_decay_first=2, lr_decay_every=1)
+    assert [h["lr"] for h in trained.history] == pytest.approx([0.01, 0.01, 1e-3, 1e-4])

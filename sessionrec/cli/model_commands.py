@@ -74,18 +74,7 @@ def _train(args: argparse.Namespace) -> int:
     }
     model_config, train_config = config_preset(args.config, dataset.n_items, **overrides)
     if args.set:
-        from dataclasses import replace
-
-        model_overrides = {}
-        for item in args.set:
-            key, _, value = item.partition("=")
-            if not _:
-                raise ConfigError(f"--set expects name=value, got {item!r}")
-            model_overrides[key] = _parse_value(value)
-        try:
-            model_config = replace(model_config, **model_overrides)
-        except TypeError as exc:
-            raise ConfigError(f"--set: {exc}") from None
+        model_config, train_config = _apply_sets(args.set, model_config, train_config)
     trainer = Trainer(
         model_config, train_config, args.out, progress=not args.quiet, max_minutes=args.max_minutes
     )
@@ -103,8 +92,37 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _apply_sets(items: list[str], model_config: Any, train_config: Any) -> tuple[Any, Any]:
+    """Apply ``--set NAME=VALUE`` to whichever config (model or training) has NAME."""
+    from dataclasses import fields, replace
+
+    model_names = {f.name for f in fields(model_config)}
+    train_names = {f.name for f in fields(train_config)}
+    model_overrides: dict[str, Any] = {}
+    train_overrides: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--set expects name=value, got {item!r}")
+        if key in model_names:
+            model_overrides[key] = _parse_value(value)
+        elif key in train_names:
+            train_overrides[key] = _parse_value(value)
+        else:
+            raise ConfigError(
+                f"--set: unknown field {key!r}; model fields: {sorted(model_names)}; "
+                f"training fields: {sorted(train_names)}"
+            )
+    try:
+        return replace(model_config, **model_overrides), replace(train_config, **train_overrides)
+    except TypeError as exc:
+        raise ConfigError(f"--set: {exc}") from None
+
+
 def _parse_value(text: str) -> Any:
     low = text.lower()
+    if low == "none":
+        return None
     if low in ("true", "false"):
         return low == "true"
     for cast in (int, float):
@@ -179,7 +197,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="after selecting the epoch on validation, retrain on all training sessions",
     )
     p.add_argument(
-        "--set", action="append", metavar="NAME=VALUE", help="override a model config field"
+        "--set", action="append", metavar="NAME=VALUE", help="override a model or training config field (repeatable), e.g. dropout=0.2 or "
+        "lr_decay_first=2"
     )
     p.add_argument("--threads", type=int, help="torch threads (default: all cores)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
