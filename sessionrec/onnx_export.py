@@ -169,6 +169,8 @@ def _weights(model: Any) -> dict[str, np.ndarray]:
     def np32(t: Any) -> np.ndarray:
         return t.detach().to(torch.float32).cpu().numpy()
 
+    was_training = model.training
+    model.eval()  # no dropout, and content models keep every item's id part
     with torch.no_grad():
         conv = model.conv
         w = {
@@ -193,6 +195,7 @@ def _weights(model: Any) -> dict[str, np.ndarray]:
         }
         if model.position is not None:
             w["position"] = np32(model.position.weight)
+    model.train(was_training)
     return w
 
 

@@ -7,8 +7,10 @@ with the selected checkpoint, at the end.
 A model directory holds::
 
     config.json      model and training configuration, sessionrec version, data fingerprint
-    model.pt         the selected weights (a plain state_dict; load with weights_only=True)
-    vocab.json       the item vocabulary
+    model.pt         the selected weights (a plain state_dict; load with weights_only=True);
+                     a content model's catalog features are buffers in it
+    vocab.json       the item vocabulary (a content model's: the dataset's items, then the
+                     catalog items without clicks, which it scores from content alone)
     item_counts.npy  training clicks per item (popularity fallback, popularity bias)
     history.json     loss, samples/s and validation metrics per epoch
     metrics.json     validation metrics of the selected epoch and the test metrics
@@ -25,7 +27,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -39,12 +41,17 @@ from sessionrec.data.vocab import ItemVocab
 from sessionrec.errors import ArtifactError, ConfigError
 from sessionrec.evaluate.metrics import MetricAccumulator
 from sessionrec.graph import session_graph_batch
+from sessionrec.nn.content import catalog_tensors, content_sizes
 from sessionrec.nn.srgnn import SRGNN, SRGNNConfig
+
+if TYPE_CHECKING:
+    from sessionrec.data.catalog import ItemCatalog
 
 __all__ = [
     "TrainConfig",
     "CONFIGS",
     "config_preset",
+    "with_catalog",
     "Trainer",
     "TrainedModel",
     "evaluate_model",
@@ -167,6 +174,45 @@ def config_preset(
     return SRGNNConfig(n_items=n_items, **model_overrides), replace(train, **overrides)
 
 
+def with_catalog(model_config: SRGNNConfig, catalog: ItemCatalog) -> SRGNNConfig:
+    """``model_config`` turned into a content model over ``catalog``.
+
+    ``catalog`` must be aligned to the training data's vocabulary
+    (:meth:`~sessionrec.data.catalog.ItemCatalog.align`): the model's items are the
+    vocabulary's, then the catalog items without clicks.
+    """
+    if catalog.n_vocab is None:
+        raise ConfigError(
+            "with_catalog: align the catalog to the dataset's vocabulary first "
+            "(catalog.align(dataset.vocab))"
+        )
+    return replace(model_config, n_items=len(catalog), content=content_sizes(catalog))
+
+
+def _model_vocab(
+    dataset: SessionDataset, model_config: SRGNNConfig, catalog: ItemCatalog | None
+) -> ItemVocab:
+    """The model's item vocabulary, after checking data, catalog and config agree."""
+    n = model_config.n_items
+    if catalog is None:
+        if model_config.content is not None:
+            raise ConfigError("the model config has content columns but no catalog was given")
+        if dataset.n_items != n:
+            raise ConfigError(f"model has n_items={n}, dataset {dataset.n_items}")
+        return dataset.vocab
+    if model_config.content is None:
+        raise ConfigError("a catalog was given to an id-only config: use with_catalog(config)")
+    if catalog.n_vocab != dataset.n_items or len(catalog) != n:
+        raise ConfigError(
+            f"the catalog ({len(catalog)} rows, aligned to {catalog.n_vocab} items) does not "
+            f"match the dataset ({dataset.n_items} items) and the model ({n} items): align "
+            "the catalog to this dataset's vocabulary"
+        )
+    if not np.array_equal(catalog.ids[: dataset.n_items], np.asarray(dataset.vocab.ids)):
+        raise ConfigError("the catalog was aligned to another vocabulary than the dataset's")
+    return ItemVocab(catalog.ids)
+
+
 def _seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
@@ -205,11 +251,16 @@ def evaluate_model(
     bf16: bool = False,
     progress: bool = False,
     desc: str = "evaluate",
+    groups: dict[str, np.ndarray] | None = None,
 ) -> dict[str, float | int]:
-    """Full-catalogue metrics of ``model`` on ``samples`` (percent; see metrics.py)."""
+    """Full-catalogue metrics of ``model`` on ``samples`` (percent; see metrics.py).
+
+    ``groups`` (name -> bool mask over items) adds the metrics of the samples whose
+    target is in each group (``{name}_hr@K``, ...; see :class:`MetricAccumulator`).
+    """
     was_training = model.training
     model.eval()
-    acc = MetricAccumulator(model.config.n_items, ks, item_counts)
+    acc = MetricAccumulator(model.config.n_items, ks, item_counts, groups=groups)
     k_max = min(max(ks), model.config.n_items)
     bar = tqdm(
         total=len(samples),
@@ -335,13 +386,23 @@ class Trainer:
         if self.progress:
             tqdm.write(msg, file=sys.stderr)
 
-    def fit(self, dataset: SessionDataset, resume: bool = False) -> TrainedModel:
-        """Train, select on validation (then refit on everything if asked), test once."""
+    def fit(
+        self,
+        dataset: SessionDataset,
+        resume: bool = False,
+        catalog: ItemCatalog | None = None,
+    ) -> TrainedModel:
+        """Train, select on validation (then refit on everything if asked), test once.
+
+        Args:
+            dataset: training sessions and test samples.
+            resume: continue from ``out_dir/checkpoint.pt``.
+            catalog: item content for a content model (``model_config`` from
+                :func:`with_catalog`), aligned to ``dataset.vocab``; its items without
+                training clicks get content-only vectors.
+        """
         cfg = self.train_config
-        if dataset.n_items != self.model_config.n_items:
-            raise ConfigError(
-                f"model has n_items={self.model_config.n_items}, dataset {dataset.n_items}"
-            )
+        vocab = _model_vocab(dataset, self.model_config, catalog)
         _seed_everything(cfg.seed)
         if cfg.valid_fraction > 0:
             fit_sessions, valid = validation_split(
@@ -350,9 +411,11 @@ class Trainer:
         else:  # an epoch count chosen earlier on validation: train on everything
             fit_sessions, valid = dataset.train, None
         train_samples = fit_sessions.to_samples(cfg.max_session_length)
-        item_counts = np.bincount(dataset.train.items, minlength=dataset.n_items)
+        item_counts = np.bincount(dataset.train.items, minlength=self.model_config.n_items)
 
         model = SRGNN(self.model_config)
+        if catalog is not None:
+            model.set_catalog(catalog_tensors(catalog), torch.from_numpy(item_counts == 0))
         optimizer = torch.optim.Adam(
             model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True
         )
@@ -485,7 +548,7 @@ class Trainer:
             "best_epoch": best_epoch + 1,
         }
         if cfg.refit:
-            return self._refit(dataset, best_epoch + 1, history, selection, resume)
+            return self._refit(dataset, best_epoch + 1, history, selection, resume, catalog)
         model.load_state_dict(best_state)
         test_metrics = evaluate_model(
             model,
@@ -506,7 +569,7 @@ class Trainer:
             ),
         }
         trained = TrainedModel(
-            model, dataset.vocab, cfg, item_counts, history, metrics, dataset.fingerprint()
+            model, vocab, cfg, item_counts, history, metrics, dataset.fingerprint()
         )
         if self.out_dir is not None:
             trained.save(self.out_dir)
@@ -519,13 +582,16 @@ class Trainer:
         selection_history: list[dict[str, Any]],
         selection: dict[str, Any],
         resume: bool,
+        catalog: ItemCatalog | None,
     ) -> TrainedModel:
         """Train a fresh model on all training sessions for the selected epoch count."""
         cfg = replace(self.train_config, valid_fraction=0.0, refit=False, epochs=epochs)
         out = None if self.out_dir is None else self.out_dir / "refit"
         self._log(f"refit: {epochs} epoch(s) on all {len(dataset.train)} training sessions")
         refit = Trainer(self.model_config, cfg, out, self.progress).fit(
-            dataset, resume=resume and out is not None and (out / "checkpoint.pt").is_file()
+            dataset,
+            resume=resume and out is not None and (out / "checkpoint.pt").is_file(),
+            catalog=catalog,
         )
         for record in refit.history:
             record["phase"] = "refit"

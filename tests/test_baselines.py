@@ -700,3 +700,14 @@ def test_stan_and_vstan_on_diginetica_match_session_rec():
         result = evaluate_recommender(model.fit(data.train, data.n_items), data.test, data.n_items)
         assert result["hr@20"] == pytest.approx(hr, abs=0.5), model
         assert result["mrr@20"] == pytest.approx(mrr, abs=0.5), model
+
+
+def test_make_baseline_builds_category_popularity_with_its_categories():
+    from sessionrec.evaluate.baselines import CategoryPopularity
+
+    model = make_baseline("category-pop", categories=np.array([1, 2, 1]))
+    assert isinstance(model, CategoryPopularity)
+    scores = model.fit(Sessions.from_lists([[0, 0, 1]]), 3).scores(Samples.from_lists([[1]], [0]))
+    assert ranking(scores[0]) == [1, 0, 2]  # category 2 first, then category 1 by clicks
+    with pytest.raises(ConfigError, match="needs categories"):
+        make_baseline("category-pop").fit(Sessions.from_lists([[0, 1]]), 3)

@@ -37,7 +37,11 @@ def test_catalog_tensors_shapes_and_values() -> None:
     t = catalog_tensors(catalog)
     assert t["categorical"].tolist() == [[1], [2], [1]]
     assert t["text_offsets/0"].tolist() == [0, 2, 2, 3]
-    assert t["text_ids/0"].tolist() == catalog.text["title"].ids.tolist()
+    # bucket ids renumbered densely over the buckets in use (in bucket order)
+    raw = catalog.text["title"].ids.tolist()
+    used = sorted(set(raw))
+    assert t["text_ids/0"].tolist() == [used.index(i) for i in raw]
+    assert ContentEncoder.from_catalog(catalog, dim=2).text[0].num_embeddings == len(used)
     # numeric: standardised price (mean 2, std 1), then the missing flag
     assert t["numeric"].tolist() == [[-1.0, 0.0], [0.0, 1.0], [1.0, 0.0]]
     assert t["vector/0"].tolist() == [[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]]
@@ -49,7 +53,7 @@ def test_content_encoder_sums_the_feature_maps_by_hand() -> None:
     with torch.no_grad():
         enc.categorical[0].weight.copy_(torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]]))
         enc.text[0].weight.zero_()
-        ids = catalog.text["title"].ids  # item 1: w:a, w:b; item 3: w:b
+        ids = catalog_tensors(catalog)["text_ids/0"]  # item 1: w:a, w:b; item 3: w:b
         enc.text[0].weight[int(ids[0])] += torch.tensor([2.0, 0.0])
         enc.text[0].weight[int(ids[1])] += torch.tensor([0.0, 4.0])
         enc.numeric.weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 10.0]]))

@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 from conftest import shared_dataset
 
-from sessionrec.data.benchmarks import load_benchmark, load_srgnn_pickle, restricted_load
+from sessionrec.data.benchmarks import (
+    load_benchmark,
+    load_srgnn_pickle,
+    load_yoochoose_categories,
+    restricted_load,
+    yoochoose_categories_catalog,
+)
 from sessionrec.data.dataset import SessionDataset, validation_split
 from sessionrec.data.sessions import Samples, Sessions
 from sessionrec.data.vocab import ItemVocab
@@ -154,3 +160,91 @@ def test_diginetica_benchmark_counts():
     assert stats["train_samples"] == 719_470
     assert stats["test_samples"] == 60_858
     assert stats["items"] == 43_097
+
+
+# -- yoochoose-categories -----------------------------------------------------------------
+def write_yoochoose_folder(folder, test_rows=None):
+    header = "sessionId\tcategorys\titems\n"
+    (folder / "sessions_train.tsv").write_text(header + "3\t2,2\t5,7\n9\t1,1,1\t7,9,5\n")
+    (folder / "sessions_valid.tsv").write_text(header + "4\t1,1\t9,9\n")
+    if test_rows is None:
+        # session 3 copies a training session; item 11 never occurs in training
+        test_rows = "3\t2,2\t5,7\n10\t1,3,1\t9,11,5\n11\t3,1\t11,7\n"
+    (folder / "sessions_test.tsv").write_text(header + test_rows)
+    (folder / "item_categories.tsv").write_text("itemId\tcategory\n5\t2\n7\t1\n9\t1\n7\t3\n12\t3\n")
+
+
+def test_small_yoochoose_categories_folder(tmp_path):
+    write_yoochoose_folder(tmp_path)
+    ds = load_benchmark("yoochoose-categories", tmp_path)
+    # vocabulary: the sorted ids of the training clicks (train and valid files)
+    assert ds.vocab.ids.tolist() == [5, 7, 9]
+    # the train file, then the valid file; no times: position is time
+    assert ds.train.to_lists() == [[0, 1], [1, 2, 0], [2, 2]]
+    assert ds.train.times is None and ds.train.session_ids.tolist() == [3, 9, 4]
+    fit, valid = validation_split(ds.train, 1 / 3)
+    assert fit.to_lists() == [[0, 1], [1, 2, 0]] and valid.targets.tolist() == [2]
+    # test: item 11 dropped -> [5, 7], [9, 5], [7] (no sample): ([5], 7), ([9], 5)
+    assert [ds.test.prefix(i).tolist() for i in range(len(ds.test))] == [[0], [2]]
+    assert ds.test.targets.tolist() == [1, 0]
+    assert ds.test.session_index.tolist() == [0, 1]
+    assert ds.meta["test_clicks_dropped_unknown_item"] == 2
+    assert ds.meta["test_sessions_without_samples"] == 1
+    assert ds.meta["test_sessions_also_in_train"] == 1
+    stats = ds.stats()
+    assert (stats["train_sessions"], stats["train_samples"], stats["test_samples"]) == (3, 4, 2)
+
+    catalog = yoochoose_categories_catalog(tmp_path)
+    assert catalog.ids.tolist() == [5, 7, 9, 12]  # item 7's second row dropped
+    assert catalog.report["duplicate_id_rows_dropped"] == 1
+    aligned = catalog.align(ds.vocab)
+    assert aligned.n_without_clicks == 1 and aligned.ids.tolist() == [5, 7, 9, 12]
+    # codes by falling frequency, ties by value: "1" (2 items) -> 1, "2" -> 2, "3" -> 3
+    assert aligned.categorical["category"].codes.tolist() == [2, 1, 1, 3]
+
+
+@pytest.mark.parametrize(
+    ("rows", "match"),
+    [
+        ("3\t2,2\t5\n", "line 2: 2 categories for 1 items"),
+        ("3\t2\tfive\n", "line 2: expected sessionId"),
+        ("3\t2\n", "line 2: expected sessionId"),
+    ],
+)
+def test_yoochoose_categories_bad_rows_name_file_and_line(tmp_path, rows, match):
+    write_yoochoose_folder(tmp_path, test_rows=rows)
+    with pytest.raises(ArtifactError, match=match):
+        load_yoochoose_categories(tmp_path)
+
+
+def test_yoochoose_categories_missing_files_and_columns(tmp_path):
+    with pytest.raises(ArtifactError, match="no such folder"):
+        load_yoochoose_categories(tmp_path / "nope")
+    with pytest.raises(ArtifactError, match="sessions_train.tsv: file not found"):
+        load_yoochoose_categories(tmp_path)
+    write_yoochoose_folder(tmp_path)
+    (tmp_path / "sessions_valid.tsv").write_text("session\titems\n1\t2\n")
+    with pytest.raises(ArtifactError, match="expected the tab-separated columns"):
+        load_yoochoose_categories(tmp_path)
+    (tmp_path / "item_categories.tsv").unlink()
+    with pytest.raises(ArtifactError, match="item_categories.tsv: file not found"):
+        yoochoose_categories_catalog(tmp_path)
+
+
+def test_yoochoose_categories_counts():
+    folder = shared_dataset("yoochoose-categories")
+    ds = load_yoochoose_categories(folder)
+    stats = ds.stats()
+    assert stats["train_sessions"] == 28_806 + 8_455
+    assert stats["train_samples"] == 106_559
+    assert stats["test_samples"] == 24_205
+    assert stats["test_sessions_with_samples"] == 8_456
+    assert stats["items"] == 5_397  # items 0..5,398 with a training click
+    assert ds.meta["test_clicks_dropped_unknown_item"] == 0
+    assert ds.meta["test_sessions_also_in_train"] == 5_000
+    catalog = yoochoose_categories_catalog(folder)
+    assert catalog.report["rows_read"] == 5_427 and len(catalog) == 5_399
+    assert catalog.report["duplicate_id_rows_dropped"] == 28  # 27 items, one listed 3 times
+    assert catalog.categorical["category"].cardinality == 13  # 12 values + unknown
+    aligned = catalog.align(ds.vocab)
+    assert (aligned.n_without_clicks, aligned.n_without_content) == (2, 0)

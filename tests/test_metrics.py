@@ -148,6 +148,35 @@ def test_metric_accumulator_without_item_counts_has_no_popularity_bias():
     assert "popularity_bias@1" not in result
 
 
+def test_metric_accumulator_reports_each_item_group_over_its_targets():
+    groups = {
+        "cold": np.array([True, True, False, False, False]),
+        "tail": np.array([False, False, False, False, True]),
+        "none": np.zeros(5, dtype=bool),
+    }
+    acc = MetricAccumulator(n_items=5, ks=(1, 2), groups=groups)
+    acc.update(np.array([[0, 2], [1, 3]]), np.array([2, 1]))  # ranks 2, 1
+    acc.update(np.array([[3, 0], [4, 2]]), np.array([0, 3]))  # ranks 2, 0
+    result = acc.result()
+    # cold targets 1, 0: ranks 1, 2
+    assert result["cold_n_samples"] == 2
+    assert result["cold_hr@1"] == pytest.approx(50.0)
+    assert result["cold_hr@2"] == pytest.approx(100.0)
+    assert result["cold_mrr@2"] == pytest.approx(100 * (1 + 0.5) / 2)
+    assert result["cold_ndcg@2"] == pytest.approx(100 * (1 + 1 / math.log2(3)) / 2)
+    # no target in "tail" or "none": zeros
+    assert result["tail_n_samples"] == 0 and result["none_n_samples"] == 0
+    assert result["tail_hr@2"] == 0.0 and result["none_mrr@1"] == 0.0
+    assert result["n_samples"] == 4 and result["hr@2"] == pytest.approx(75.0)
+
+
+def test_metric_accumulator_refuses_malformed_groups():
+    with pytest.raises(ConfigError, match=r"groups\['cold'\].*bool mask over the 3 items"):
+        MetricAccumulator(3, groups={"cold": np.array([1, 0, 1])})
+    with pytest.raises(ConfigError, match=r"shape \(2,\)"):
+        MetricAccumulator(3, groups={"cold": np.array([True, False])})
+
+
 # -- the shared evaluation loop -------------------------------------------------------
 class _FixedScorer:
     """Scores item ``(target + shift) % n`` highest, then the rest by index."""

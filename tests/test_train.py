@@ -150,9 +150,7 @@ def test_no_validation_trains_exactly_the_given_epochs(tiny_dataset):
 
 def test_lr_schedule_paper_and_authors_code():
     paper = TrainConfig()  # 0.1 after every 3 epochs
-    assert [lr_factor(paper, e) for e in range(7)] == pytest.approx(
-        [1, 1, 1, 0.1, 0.1, 0.1, 0.01]
-    )
+    assert [lr_factor(paper, e) for e in range(7)] == pytest.approx([1, 1, 1, 0.1, 0.1, 0.1, 0.01])
     # the authors' code steps its scheduler at the start of each epoch: first decay after 2
     code = TrainConfig(lr_decay_first=2)
     assert [lr_factor(code, e) for e in range(7)] == pytest.approx(

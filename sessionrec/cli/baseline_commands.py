@@ -34,7 +34,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("dataset", nargs="?", metavar="DIR", help="a prepared dataset folder")
     parser.add_argument(
-        "--benchmark", choices=["srgnn-pickle"], help="load a published benchmark instead of DIR"
+        "--benchmark",
+        choices=["srgnn-pickle", "yoochoose-categories"],
+        help="load a published benchmark instead of DIR",
     )
     parser.add_argument("--path", help="folder of the --benchmark files")
     parser.add_argument("--method", required=True, choices=METHODS)

@@ -123,7 +123,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     s.add_argument("dir", nargs="?", metavar="DIR", help="a prepared dataset folder")
-    s.add_argument("--benchmark", choices=("srgnn-pickle",), help="a published benchmark")
+    s.add_argument(
+        "--benchmark",
+        choices=("srgnn-pickle", "yoochoose-categories"),
+        help="a published benchmark",
+    )
     s.add_argument("--path", metavar="DIR", help="the benchmark folder")
     s.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     s.set_defaults(func=_stats)

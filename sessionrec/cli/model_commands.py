@@ -8,7 +8,7 @@ from typing import Any
 
 from sessionrec.errors import ConfigError
 
-BENCHMARK_CHOICES = ("srgnn-pickle",)
+BENCHMARK_CHOICES = ("srgnn-pickle", "yoochoose-categories")
 
 
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,6 +32,46 @@ def load_data_argument(args: argparse.Namespace) -> Any:
     if not args.dataset:
         raise ConfigError("no data: give a dataset DIR or --benchmark NAME --path DIR")
     return SessionDataset.load(args.dataset)
+
+
+def add_catalog_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--catalog FILE`` and how to read it."""
+    parser.add_argument(
+        "--catalog",
+        help="item catalog (CSV/TSV/Parquet, one row per item: id + content columns); item "
+        "vectors are then bootstrapped from content and catalog items without clicks are "
+        "recommendable",
+    )
+    parser.add_argument("--catalog-item-col", help="the catalog's item id column")
+    parser.add_argument(
+        "--catalog-duplicates",
+        choices=("error", "first"),
+        default="error",
+        help="an item on several catalog rows: refuse (default) or keep its first row",
+    )
+
+
+def load_catalog_argument(args: argparse.Namespace, dataset: Any) -> Any:
+    """The ``--catalog`` aligned to ``dataset``'s vocabulary, or ``None``."""
+    if not args.catalog:
+        return None
+    from sessionrec.data.catalog import read_catalog
+
+    catalog = read_catalog(
+        args.catalog,
+        args.catalog_item_col,
+        id_type=dataset.vocab.kind,
+        duplicate_ids=args.catalog_duplicates,
+    )
+    aligned = catalog.align(dataset.vocab)
+    if not args.quiet:
+        print(
+            f"catalog: {len(catalog)} items ({catalog!r}); {aligned.n_without_clicks} without "
+            f"clicks (content-only vectors), {aligned.n_without_content} clicked items "
+            "without a catalog row",
+            file=sys.stderr,
+        )
+    return aligned
 
 
 def set_threads(threads: int | None) -> None:
@@ -58,10 +98,11 @@ def set_threads(threads: int | None) -> None:
 
 def _train(args: argparse.Namespace) -> int:
     from sessionrec.cli import print_json
-    from sessionrec.train import Trainer, config_preset
+    from sessionrec.train import Trainer, config_preset, with_catalog
 
     set_threads(args.threads)
     dataset = load_data_argument(args)
+    catalog = load_catalog_argument(args, dataset)
     overrides: dict[str, Any] = {
         "epochs": args.epochs,
         "batch_size": args.batch_size,
@@ -73,12 +114,14 @@ def _train(args: argparse.Namespace) -> int:
         "refit": True if args.refit else None,
     }
     model_config, train_config = config_preset(args.config, dataset.n_items, **overrides)
+    if catalog is not None:
+        model_config = with_catalog(model_config, catalog)
     if args.set:
         model_config, train_config = _apply_sets(args.set, model_config, train_config)
     trainer = Trainer(
         model_config, train_config, args.out, progress=not args.quiet, max_minutes=args.max_minutes
     )
-    trained = trainer.fit(dataset, resume=args.resume)
+    trained = trainer.fit(dataset, resume=args.resume, catalog=catalog)
     result = {"config": args.config, **trained.metrics}
     if args.json:
         print_json(result)
@@ -133,18 +176,74 @@ def _parse_value(text: str) -> Any:
     return text
 
 
+def _cold_start(args: argparse.Namespace) -> int:
+    from sessionrec.cli import print_json
+    from sessionrec.evaluate.cold_start import cold_start_experiment
+    from sessionrec.train import config_preset
+
+    if args.model:
+        raise ConfigError(
+            "--cold-items trains its own content and id-only models on the reduced "
+            "training data; drop --model"
+        )
+    if not args.catalog:
+        raise ConfigError("--cold-items needs --catalog FILE (the content of every item)")
+    dataset = load_data_argument(args)
+    catalog = load_catalog_argument(args, dataset)
+    overrides = {"epochs": args.epochs, "seed": args.train_seed, "patience": args.patience}
+    model_config, train_config = config_preset(args.config, dataset.n_items, **overrides)
+    if args.set:
+        model_config, train_config = _apply_sets(args.set, model_config, train_config)
+    ks = tuple(sorted({10, args.k}))
+    result = cold_start_experiment(
+        dataset,
+        catalog,
+        args.cold_items,
+        args.seed,
+        model_config,
+        train_config,
+        category_column=args.category_column,
+        ks=ks,
+        progress=not args.quiet,
+    )
+    result["config"] = args.config
+    if args.json:
+        print_json(result)
+    else:
+        k = args.k
+        print(f"{'':22} {'cold HR/MRR@' + str(k):>18} {'warm HR/MRR':>16} {'long-tail HR':>13}")
+        for name in ("content", "id_only", "category_popularity"):
+            r = result[name]
+            print(
+                f"{name:22} {r[f'cold_hr@{k}']:8.2f} {r[f'cold_mrr@{k}']:8.2f} "
+                f"{r[f'warm_hr@{k}']:8.2f} {r[f'warm_mrr@{k}']:7.2f} "
+                f"{r[f'longtail_hr@{k}']:12.2f}"
+            )
+    return 0
+
+
 def _evaluate(args: argparse.Namespace) -> int:
     import time
+
+    import numpy as np
 
     from sessionrec.cli import print_json
     from sessionrec.train import evaluate_model, load_model
 
     set_threads(args.threads)
+    if args.cold_items is not None:
+        return _cold_start(args)
+    if not args.model:
+        raise ConfigError("evaluate needs --model MODEL_DIR (or --cold-items with --catalog)")
     trained = load_model(args.model)
     dataset = load_data_argument(args)
-    if dataset.vocab != trained.vocab:
+    n = len(dataset.vocab)
+    # a content model's vocabulary is the dataset's, then the catalog items without clicks
+    if len(trained.vocab) < n or not np.array_equal(
+        np.asarray(trained.vocab.ids[:n]), np.asarray(dataset.vocab.ids)
+    ):
         raise ConfigError(
-            f"the dataset's item vocabulary ({len(dataset.vocab)} items) differs from the "
+            f"the dataset's item vocabulary ({n} items) differs from the "
             f"model's ({len(trained.vocab)}); evaluate on data prepared with the same items"
         )
     ks = tuple(sorted({10, args.k}))
@@ -175,6 +274,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "evaluated once, at the end.",
     )
     add_data_arguments(p)
+    add_catalog_arguments(p)
     p.add_argument("--out", required=True, help="model directory to write")
     p.add_argument("--config", default="default", help="srgnn (the paper) or default (tuned)")
     p.add_argument("--epochs", type=int, help="maximum epochs")
@@ -197,8 +297,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="after selecting the epoch on validation, retrain on all training sessions",
     )
     p.add_argument(
-        "--set", action="append", metavar="NAME=VALUE", help="override a model or training config field (repeatable), e.g. dropout=0.2 or "
-        "lr_decay_first=2"
+        "--set",
+        action="append",
+        metavar="NAME=VALUE",
+        help="override a model or training config field (repeatable), e.g. dropout=0.2 or "
+        "lr_decay_first=2",
     )
     p.add_argument("--threads", type=int, help="torch threads (default: all cores)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
@@ -206,9 +309,35 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_train)
 
-    p = sub.add_parser("evaluate", help="full-catalogue metrics of a trained model on test data")
-    p.add_argument("--model", required=True, help="model directory (sessionrec train --out)")
+    p = sub.add_parser(
+        "evaluate",
+        help="full-catalogue metrics of a trained model on test data, or a cold-start study",
+        description="With --model: the metrics of a trained model on the test samples. With "
+        "--cold-items F --catalog FILE: hold a share F of the items out of training (their "
+        "clicks removed, their catalog rows kept), train a content model and an id-only "
+        "model of --config on the rest, and report cold/warm/long-tail metrics of both and "
+        "of a category-popularity baseline.",
+    )
+    p.add_argument("--model", help="model directory (sessionrec train --out)")
     add_data_arguments(p)
+    add_catalog_arguments(p)
+    p.add_argument(
+        "--cold-items",
+        type=float,
+        metavar="FRACTION",
+        help="cold-start study: share of the clicked items held out of training",
+    )
+    p.add_argument("--seed", type=int, default=0, help="which items are held out (default 0)")
+    p.add_argument("--config", default="default", help="cold-start study: the model config")
+    p.add_argument("--epochs", type=int, help="cold-start study: maximum epochs")
+    p.add_argument("--patience", type=int, help="cold-start study: early-stopping patience")
+    p.add_argument("--train-seed", type=int, help="cold-start study: the models' seed")
+    p.add_argument(
+        "--category-column", help="cold-start study: the catalog column of category popularity"
+    )
+    p.add_argument(
+        "--set", action="append", metavar="NAME=VALUE", help="cold-start study: config override"
+    )
     p.add_argument("--k", type=int, default=20)
     p.add_argument("--bf16", action="store_true")
     p.add_argument("--threads", type=int)

@@ -11,7 +11,12 @@ A pickle can run arbitrary code when loaded. :func:`restricted_load` admits only
 opcodes that build lists, tuples and ints: any global, class or callable is refused
 *before* anything is constructed, so nothing is ever executed.
 
-This module imports numpy only.
+``yoochoose-categories``: a small YooChoose subset with item categories (see
+:func:`load_yoochoose_categories`), text files ``sessions_{train,valid,test}.tsv`` and
+``item_categories.tsv``.
+
+This module imports numpy only (:func:`yoochoose_categories_catalog` imports polars
+through :mod:`sessionrec.data.catalog` when called).
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import io
 import os
 import pickle
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -29,7 +34,17 @@ from sessionrec.data.sessions import Samples, Sessions, lengths_to_offsets
 from sessionrec.data.vocab import ItemVocab
 from sessionrec.errors import ArtifactError, UnsafePickleError
 
-__all__ = ["restricted_load", "load_srgnn_pickle", "BENCHMARKS", "load_benchmark"]
+if TYPE_CHECKING:  # pragma: no cover
+    from sessionrec.data.catalog import ItemCatalog
+
+__all__ = [
+    "restricted_load",
+    "load_srgnn_pickle",
+    "load_yoochoose_categories",
+    "yoochoose_categories_catalog",
+    "BENCHMARKS",
+    "load_benchmark",
+]
 
 
 class _RestrictedUnpickler(pickle.Unpickler):
@@ -127,7 +142,166 @@ def load_srgnn_pickle(path: str | os.PathLike[str]) -> SessionDataset:
     return SessionDataset(train, test, vocab, meta)
 
 
-BENCHMARKS = {"srgnn-pickle": load_srgnn_pickle}
+_YOOCHOOSE_COLUMNS = ("sessionId", "categorys", "items")
+
+
+def _read_yoochoose_sessions(path: Path) -> tuple[np.ndarray, Sessions]:
+    """``(session_ids [n], sessions of raw item ids)`` of one ``sessions_*.tsv`` file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ArtifactError(
+            f"{path}: file not found; --benchmark yoochoose-categories expects a folder with "
+            "sessions_train.tsv, sessions_valid.tsv and sessions_test.tsv"
+        ) from None
+    lines = text.splitlines()
+    header = tuple(lines[0].split("\t")) if lines else ()
+    if header != _YOOCHOOSE_COLUMNS:
+        raise ArtifactError(
+            f"{path}: expected the tab-separated columns {', '.join(_YOOCHOOSE_COLUMNS)}, "
+            f"found {', '.join(header) or 'nothing'}"
+        )
+    session_ids: list[int] = []
+    lengths: list[int] = []
+    flat: list[int] = []
+    for line_no, line in enumerate(lines[1:], start=2):
+        fields = line.split("\t")
+        try:
+            if len(fields) != 3:
+                raise ValueError(f"{len(fields)} fields")
+            items = [int(v) for v in fields[2].split(",")]
+            n_categories = len(fields[1].split(","))
+            session_ids.append(int(fields[0]))
+        except ValueError as exc:
+            raise ArtifactError(
+                f"{path}, line {line_no}: expected sessionId<TAB>categorys<TAB>items with "
+                f"comma-separated integer items ({exc})"
+            ) from None
+        if n_categories != len(items):
+            raise ArtifactError(
+                f"{path}, line {line_no}: {n_categories} categories for {len(items)} items "
+                "(the two lists must be aligned)"
+            )
+        lengths.append(len(items))
+        flat.extend(items)
+    sessions = Sessions(
+        np.asarray(flat, dtype=np.int64),
+        lengths_to_offsets(np.asarray(lengths, dtype=np.int64)),
+    )
+    return np.asarray(session_ids, dtype=np.int64), sessions
+
+
+def load_yoochoose_categories(path: str | os.PathLike[str]) -> SessionDataset:
+    """Load the ``yoochoose-categories`` folder as a :class:`SessionDataset`.
+
+    - *Training sessions*: those of ``sessions_train.tsv``, then those of
+      ``sessions_valid.tsv``, each file in its own row order (ascending session id).
+      The files carry no timestamps (``times`` is ``None``), so
+      :func:`~sessionrec.data.dataset.validation_split` treats the position as time: the
+      trainer's "latest" sessions are the last ones of ``sessions_valid.tsv``, the
+      validation sessions of the dataset's authors. (Session ids of the three files
+      interleave over the same range, so they are not a time order across files.)
+    - *Test samples*: the sessions of ``sessions_test.tsv``, prefix-augmented
+      (``[a, b, c]`` gives ``([a], b), ([a, b], c)``, shortest prefix first, with
+      ``session_index`` the row of the session in the test file), following the SR-GNN
+      protocol: test clicks on items without a training click are dropped and test
+      sessions left with fewer than 2 clicks give no sample (on the published files no
+      click is dropped: every test item occurs in training).
+    - *Vocabulary*: the sorted raw item ids of the training clicks, as
+      :func:`load_srgnn_pickle` (5,397 of the 5,399 ids ``0 .. 5398``; the two others are
+      catalog items without clicks, which :meth:`ItemCatalog.align` appends).
+
+    On the published files: 37,261 training sessions (28,806 + 8,455), 106,559 training
+    samples, 24,205 test samples from 8,456 test sessions, 5,397 items. Beware: 5,000 of
+    the 8,456 test sessions are exact copies (same session id and clicks) of sessions of
+    ``sessions_train.tsv``; they are kept, as published, and counted in
+    ``meta["test_sessions_also_in_train"]``.
+    """
+    folder = Path(path)
+    if not folder.is_dir():
+        raise ArtifactError(
+            f"{folder}: no such folder; --benchmark yoochoose-categories expects a folder with "
+            "sessions_train.tsv, sessions_valid.tsv, sessions_test.tsv (and item_categories.tsv)"
+        )
+    ids_train, train_raw = _read_yoochoose_sessions(folder / "sessions_train.tsv")
+    ids_valid, valid_raw = _read_yoochoose_sessions(folder / "sessions_valid.tsv")
+    ids_test, test_raw = _read_yoochoose_sessions(folder / "sessions_test.tsv")
+
+    train_items = np.concatenate([train_raw.items, valid_raw.items])
+    train_lengths = np.concatenate([train_raw.lengths, valid_raw.lengths])
+    vocab = ItemVocab(np.unique(train_items))
+    # ids are sorted, so searchsorted maps id -> index
+    train = Sessions(
+        np.searchsorted(vocab.ids, train_items).astype(np.int64),
+        lengths_to_offsets(train_lengths),
+        session_ids=np.concatenate([ids_train, ids_valid]),
+    )
+
+    # SR-GNN protocol: drop test clicks on items unknown to training, then short sessions
+    known = np.isin(test_raw.items, vocab.ids)
+    session_of_click = np.repeat(np.arange(len(test_raw), dtype=np.int64), test_raw.lengths)
+    kept_lengths = np.bincount(session_of_click[known], minlength=len(test_raw))
+    test_sessions = Sessions(
+        np.searchsorted(vocab.ids, test_raw.items[known]).astype(np.int64),
+        lengths_to_offsets(kept_lengths),
+        session_ids=ids_test,
+    )
+    test = test_sessions.to_samples()  # session_index: row in sessions_test.tsv
+
+    train_keys = {
+        (int(sid), tuple(s.tolist())) for sid, s in zip(ids_train, train_raw, strict=True)
+    }
+    in_train = sum(
+        (int(sid), tuple(s.tolist())) in train_keys
+        for sid, s in zip(ids_test, test_raw, strict=True)
+    )
+    meta = {
+        "source": str(folder.resolve()),
+        "benchmark": "yoochoose-categories",
+        "protocol": {
+            "name": "yoochoose-categories",
+            "note": "train = sessions_train.tsv then sessions_valid.tsv; test = "
+            "sessions_test.tsv, prefix-augmented; test clicks on items without training "
+            "clicks dropped, test sessions need 2 clicks",
+        },
+        "test_sessions": len(test_raw),
+        "test_clicks_dropped_unknown_item": int((~known).sum()),
+        "test_sessions_without_samples": int((kept_lengths < 2).sum()),
+        "test_sessions_also_in_train": int(in_train),
+    }
+    return SessionDataset(train, test, vocab, meta)
+
+
+def yoochoose_categories_catalog(path: str | os.PathLike[str]) -> ItemCatalog:
+    """The item catalog of the ``yoochoose-categories`` folder: ``item_categories.tsv``.
+
+    One categorical feature ``category``. The file lists 27 items more than once (26
+    twice, item 121 three times: 5,427 rows for 5,399 items, ids ``0 .. 5398``); the
+    first row of each item is kept (``duplicate_ids="first"``; the 28 dropped rows are
+    counted in ``report["duplicate_id_rows_dropped"]``). The file holds 25 category
+    values, but 13 of them (11 and 13 .. 24) occur only on the dropped rows, so the
+    feature has 12 values (codes 1 .. 12; code 0, unknown, is unused). Align it with a
+    dataset's vocabulary (:meth:`ItemCatalog.align`) before use.
+    """
+    from sessionrec.data.catalog import read_catalog
+
+    file = Path(path) / "item_categories.tsv"
+    if not file.is_file():
+        raise ArtifactError(f"{file}: file not found (the yoochoose-categories item catalog)")
+    return read_catalog(
+        file,
+        "itemId",
+        categorical=["category"],
+        id_type="int",
+        separator="\t",
+        duplicate_ids="first",
+    )
+
+
+BENCHMARKS = {
+    "srgnn-pickle": load_srgnn_pickle,
+    "yoochoose-categories": load_yoochoose_categories,
+}
 
 
 def load_benchmark(name: str, path: str | os.PathLike[str]) -> SessionDataset:

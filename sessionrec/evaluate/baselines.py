@@ -41,6 +41,7 @@ __all__ = [
     "STAN",
     "VSTAN",
     "SequentialRules",
+    "CategoryPopularity",
     "BASELINES",
     "make_baseline",
     "item_click_counts",
@@ -1084,6 +1085,119 @@ class SequentialRules(Baseline):
         return self.rules_[last].toarray().astype(np.float32)
 
 
+# -- content: category popularity ---------------------------------------------------------
+class CategoryPopularity(Baseline):
+    """Category popularity: the most popular items of the session's favourite categories.
+
+    A content baseline for cold-start evaluation: it can recommend an item without any
+    training click through the item's category. For a prefix :math:`x_1 .. x_n` with
+    categories :math:`c(x_t)` (code 0: unknown), the session's affinity for category
+    :math:`c` weighs recent clicks more:
+
+    .. math::
+
+        a_s(c) = \\sum_{t=1}^{n} [c(x_t) = c]\\; w_t, \\qquad w_t = \\frac{1}{n - t + 1}
+        \\quad (c \\ne 0;\\ a_s(0) = 0)
+
+    (the last click weighs 1, the one before 1/2, ...). The item prior is the training
+    click count for clicked items, and for an item without clicks the mean count of the
+    clicked items of its category (a new item is as likely as an average item of its
+    category; 0 when its category is unknown or has no clicked item):
+
+    .. math::
+
+        p_j = \\begin{cases} supp_j & supp_j > 0 \\\\
+              \\operatorname{mean}\\{supp_i : c(i) = c(j),\\ supp_i > 0\\} & \\text{else}
+              \\end{cases}
+
+    Items are ranked lexicographically: by :math:`a_s(c(j))`, then by :math:`p_j` (then,
+    in :func:`~sessionrec.evaluate.metrics.top_k`, by lower index). The scores encode this
+    order exactly as
+
+    .. math:: \\hat r_{s,j} = \\mathrm{rank}_s(a_s(c(j)))\\cdot R + \\mathrm{rank}(p_j)
+
+    with :math:`\\mathrm{rank}_s` the dense rank (0, 1, ...) of the affinity among the
+    row's distinct category affinities (affinities within a relative 1e-9 count as equal,
+    so float rounding never splits mathematically equal sums such as
+    :math:`1 = 1/2 + 1/3 + 1/6`), :math:`\\mathrm{rank}(p_j)` the dense rank of the
+    prior over all items and :math:`R` the number of distinct priors. (A weighted sum
+    such as :math:`a_s(c(j))(1 + \\max p) + p_j` is not lexicographic, as affinities can
+    differ by less than 1.) Scores are float32 when they are exact in float32
+    (:math:`(C + 1) R \\le 2^{24}` with :math:`C + 1` the category codes), else float64.
+
+    Args:
+        categories: int code of every item ``[n_items]`` (0: unknown), e.g.
+            ``catalog.align(vocab).categorical["category"].codes[:n_items]``.
+    """
+
+    name = "category-pop"
+
+    def __init__(self, categories: np.ndarray | None = None) -> None:
+        self.categories = categories
+
+    def fit(self, train: Sessions, n_items: int) -> CategoryPopularity:
+        if self.categories is None:
+            raise ConfigError(
+                "CategoryPopularity needs categories= (an int code per item, 0: unknown), "
+                "e.g. catalog.align(vocab).categorical['category'].codes[:n_items]"
+            )
+        categories = np.asarray(self.categories)
+        if categories.dtype.kind not in "iu" or categories.shape != (n_items,):
+            raise ConfigError(
+                f"CategoryPopularity: categories must be int codes [n_items={n_items}], got "
+                f"dtype {categories.dtype} and shape {categories.shape}"
+            )
+        if len(categories) and categories.min() < 0:
+            raise ConfigError("CategoryPopularity: category codes must be >= 0 (0: unknown)")
+        counts = self._fit_common(train, n_items)
+        categories = categories.astype(np.int64)
+        n_codes = int(categories.max(initial=0)) + 1
+        clicked = counts > 0
+        # mean clicks of the clicked items of each category; unknown (0) gets no prior
+        total = np.bincount(categories[clicked], weights=counts[clicked], minlength=n_codes)
+        n_clicked = np.bincount(categories[clicked], minlength=n_codes)
+        category_mean = np.divide(
+            total, n_clicked, out=np.zeros(n_codes), where=n_clicked > 0
+        )  # [n_codes]
+        category_mean[0] = 0.0
+        prior = np.where(clicked, counts.astype(np.float64), category_mean[categories])
+        self.categories_ = categories  # [n_items]
+        self.n_codes_ = n_codes
+        self.item_prior_ = prior  # [n_items], p_j
+        prior_rank = np.unique(prior, return_inverse=True)[1]
+        self.prior_rank_ = prior_rank.astype(np.float64)  # [n_items], 0 .. R - 1
+        self.n_prior_ranks_ = int(prior_rank.max(initial=0)) + 1  # R
+        exact32 = n_codes * self.n_prior_ranks_ <= 1 << 24
+        self.score_dtype_ = np.float32 if exact32 else np.float64
+        return self
+
+    def category_affinity(self, samples: Samples) -> np.ndarray:
+        """``a_s(c)`` for every sample and category code, float64 ``[B, n_codes]``."""
+        self._check_fitted()
+        _check_samples(samples, self.n_items_)
+        row, pos = _prefix_rows(samples)
+        weight = 1.0 / (samples.lengths[row] - pos + 1)  # last click 1, then 1/2, ...
+        code = self.categories_[samples.items]
+        affinity = np.zeros((len(samples), self.n_codes_))
+        np.add.at(affinity, (row, code), weight)
+        affinity[:, 0] = 0.0  # an unknown category says nothing about the session
+        return affinity
+
+    def scores(self, samples: Samples) -> np.ndarray:
+        affinity = self.category_affinity(samples)  # [B, n_codes]
+        # per-row dense rank of the affinities, equal within a relative 1e-9
+        order = np.argsort(affinity, axis=1, kind="stable")
+        ranked = np.take_along_axis(affinity, order, axis=1)
+        step = np.diff(ranked, axis=1) > 1e-9 * np.maximum(np.abs(ranked[:, 1:]), 1e-300)
+        dense_sorted = np.concatenate(
+            [np.zeros((len(samples), 1), dtype=np.int64), np.cumsum(step, axis=1)], axis=1
+        )
+        dense = np.empty_like(dense_sorted)
+        np.put_along_axis(dense, order, dense_sorted, axis=1)  # [B, n_codes]
+        out = dense[:, self.categories_] * float(self.n_prior_ranks_) + self.prior_rank_
+        return out.astype(self.score_dtype_)  # [B, n_items]
+
+
 BASELINES: dict[str, type[Baseline]] = {
     "pop": Pop,
     "spop": SessionPop,
@@ -1093,6 +1207,7 @@ BASELINES: dict[str, type[Baseline]] = {
     "stan": STAN,
     "vstan": VSTAN,
     "sr": SequentialRules,
+    "category-pop": CategoryPopularity,  # needs categories=: not in the CLI's --method
 }
 
 

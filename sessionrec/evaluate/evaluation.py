@@ -14,7 +14,7 @@ This module imports numpy (and tqdm for the optional progress bar).
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 import numpy as np
@@ -42,6 +42,7 @@ def evaluate_recommender(
     item_counts: np.ndarray | None = None,
     progress: bool = False,
     desc: str = "evaluate",
+    groups: Mapping[str, np.ndarray] | None = None,
 ) -> dict[str, float | int]:
     """HR@K, MRR@K, NDCG@K (percent) of ``model`` on ``samples``, over all ``n_items``.
 
@@ -54,17 +55,20 @@ def evaluate_recommender(
         item_counts: training clicks per item, for ``popularity_bias@{max(ks)}``.
         progress: show a tqdm bar on stderr.
         desc: label of the progress bar.
+        groups: item groups, name -> bool mask ``[n_items]`` (e.g. cold, warm and
+            long-tail items): adds ``{g}_hr@K``, ``{g}_mrr@K``, ``{g}_ndcg@K`` over the
+            samples whose target is in group ``g``, and ``{g}_n_samples``.
 
     Returns:
         The :meth:`MetricAccumulator.result` dict: ``hr@K``, ``mrr@K``, ``ndcg@K``,
         ``coverage@Kmax`` (percent), ``popularity_bias@Kmax`` (if ``item_counts``) and
-        ``n_samples``.
+        ``n_samples``, then the per-group keys.
     """
     if batch_size < 1:
         raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
     if not ks or min(ks) < 1:
         raise ConfigError(f"ks must be positive cut-offs, got {tuple(ks)}")
-    accumulator = MetricAccumulator(n_items, ks, item_counts)
+    accumulator = MetricAccumulator(n_items, ks, item_counts, groups)
     k_max = max(ks)
     batches = samples.batches(batch_size)
     bar = None

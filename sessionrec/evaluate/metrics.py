@@ -21,9 +21,11 @@ This module imports numpy only.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
+
+from sessionrec.errors import ConfigError
 
 __all__ = [
     "top_k",
@@ -146,6 +148,11 @@ class MetricAccumulator:
         n_items: catalogue size (for coverage).
         ks: cut-offs to report (``hr@K``, ``mrr@K``, ``ndcg@K`` for each).
         item_counts: training click count of every item (for popularity bias); optional.
+        groups: item groups, name -> bool mask ``[n_items]`` (e.g. ``cold``, ``warm``,
+            ``longtail``); optional. For each group ``g`` the samples whose *target* is in
+            the group are scored apart: ``{g}_hr@K``, ``{g}_mrr@K``, ``{g}_ndcg@K``
+            (percent, over those samples only; 0.0 when there are none) and
+            ``{g}_n_samples``.
     """
 
     def __init__(
@@ -153,12 +160,15 @@ class MetricAccumulator:
         n_items: int,
         ks: Sequence[int] = (10, 20),
         item_counts: np.ndarray | None = None,
+        groups: Mapping[str, np.ndarray] | None = None,
     ) -> None:
         self.n_items = n_items
         self.ks = tuple(sorted(ks))
         self.k_max = self.ks[-1]
         self._percentiles = None if item_counts is None else popularity_percentiles(item_counts)
+        self._groups = _check_groups(groups, n_items)
         self._ranks: list[np.ndarray] = []
+        self._targets: list[np.ndarray] = []
         self._seen = np.zeros(n_items, dtype=bool)
         self._pop_sum = 0.0
         self._pop_n = 0
@@ -166,7 +176,10 @@ class MetricAccumulator:
     def update(self, topk: np.ndarray, targets: np.ndarray) -> None:
         """Add a batch: ``topk [B, >= max(ks)]`` ranked lists, ``targets [B]``."""
         topk = np.asarray(topk)[:, : self.k_max]
-        self._ranks.append(target_ranks(topk, np.asarray(targets)))
+        targets = np.asarray(targets)
+        self._ranks.append(target_ranks(topk, targets))
+        if self._groups:
+            self._targets.append(targets.astype(np.int64, copy=False))
         self._seen[topk.ravel()] = True
         if self._percentiles is not None and topk.size:
             self._pop_sum += float(self._percentiles[topk].sum())
@@ -178,7 +191,8 @@ class MetricAccumulator:
 
     def result(self) -> dict[str, float | int]:
         """``hr@K``, ``mrr@K``, ``ndcg@K`` (percent), ``coverage@Kmax`` (percent),
-        ``popularity_bias@Kmax`` (mean percentile) and ``n_samples``."""
+        ``popularity_bias@Kmax`` (mean percentile) and ``n_samples``; then, for each
+        group ``g``, ``{g}_hr@K``, ``{g}_mrr@K``, ``{g}_ndcg@K`` and ``{g}_n_samples``."""
         ranks = self.ranks
         out: dict[str, float | int] = {}
         for k in self.ks:
@@ -191,4 +205,29 @@ class MetricAccumulator:
                 self._pop_sum / self._pop_n if self._pop_n else 0.0
             )
         out["n_samples"] = int(len(ranks))
+        if self._groups:
+            targets = np.concatenate(self._targets) if self._targets else np.zeros(0, np.int64)
+            for name, mask in self._groups.items():
+                in_group = ranks[mask[targets]]  # ranks of the samples with a target in g
+                for k in self.ks:
+                    out[f"{name}_hr@{k}"] = 100.0 * hit_rate_at_k(in_group, k)
+                    out[f"{name}_mrr@{k}"] = 100.0 * mrr_at_k(in_group, k)
+                    out[f"{name}_ndcg@{k}"] = 100.0 * ndcg_at_k(in_group, k)
+                out[f"{name}_n_samples"] = int(len(in_group))
         return out
+
+
+def _check_groups(groups: Mapping[str, np.ndarray] | None, n_items: int) -> dict[str, np.ndarray]:
+    """The groups as bool ``[n_items]`` arrays; a clear error for anything else."""
+    out: dict[str, np.ndarray] = {}
+    for name, mask in (groups or {}).items():
+        array = np.asarray(mask)
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"groups: names must be non-empty strings, got {name!r}")
+        if array.dtype != bool or array.shape != (n_items,):
+            raise ConfigError(
+                f"groups[{name!r}] must be a bool mask over the {n_items} items, got dtype "
+                f"{array.dtype} and shape {array.shape}"
+            )
+        out[name] = array
+    return out

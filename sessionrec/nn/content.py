@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -12,7 +12,34 @@ from torch import Tensor, nn
 if TYPE_CHECKING:
     from sessionrec.data.catalog import ItemCatalog
 
-__all__ = ["ContentEncoder", "ItemRepresentation", "catalog_tensors"]
+__all__ = [
+    "CatalogFeatures",
+    "ContentEncoder",
+    "ItemRepresentation",
+    "catalog_tensors",
+    "content_sizes",
+]
+
+
+def _used_buckets(ids: np.ndarray) -> tuple[np.ndarray, int]:
+    """Hashed n-gram ids renumbered densely over the buckets the catalog uses.
+
+    A catalog of ``n`` items fills a few tens of buckets per item out of ``2**18``:
+    giving rows only to the used ones keeps the text tables (and the optimiser's
+    state over them) ``O(n)`` instead of ``2**18 x d``. Bucket collisions are unchanged.
+    """
+    used, dense = np.unique(np.asarray(ids, dtype=np.int64), return_inverse=True)
+    return dense.reshape(-1).astype(np.int64), max(len(used), 1)
+
+
+def content_sizes(catalog: ItemCatalog) -> dict[str, Any]:
+    """The :class:`ContentEncoder` sizes of ``catalog``'s columns (JSON-serialisable)."""
+    return {
+        "cardinalities": [f.cardinality for f in catalog.categorical.values()],
+        "text_buckets": [_used_buckets(t.ids)[1] for t in catalog.text.values()],
+        "n_numeric": len(catalog.numeric),
+        "vector_dims": [v.dim for v in catalog.vector.values()],
+    }
 
 
 def catalog_tensors(catalog: ItemCatalog) -> dict[str, Tensor]:
@@ -22,7 +49,8 @@ def catalog_tensors(catalog: ItemCatalog) -> dict[str, Tensor]:
 
     - ``"categorical"``: int64 ``[n, C]``, one code column per categorical feature;
     - ``"text_ids/<k>"``, ``"text_offsets/<k>"``: int64 ``[nnz_k]`` and ``[n + 1]``,
-      the CSR bag of the ``k``-th text column;
+      the CSR bag of the ``k``-th text column, bucket ids renumbered densely over the
+      buckets this catalog uses (see :func:`content_sizes`);
     - ``"numeric"``: float32 ``[n, 2 N]``: the ``N`` standardised values, then their
       ``N`` missing flags (1.0 when missing);
     - ``"vector/<k>"``: float32 ``[n, dim_k]``, the ``k``-th vector column.
@@ -34,7 +62,7 @@ def catalog_tensors(catalog: ItemCatalog) -> dict[str, Tensor]:
         np.stack(codes, axis=1) if codes else np.zeros((n, 0)), dtype=torch.long
     )
     for k, t in enumerate(catalog.text.values()):
-        out[f"text_ids/{k}"] = torch.as_tensor(t.ids, dtype=torch.long)
+        out[f"text_ids/{k}"] = torch.as_tensor(_used_buckets(t.ids)[0], dtype=torch.long)
         out[f"text_offsets/{k}"] = torch.as_tensor(t.offsets, dtype=torch.long)
     values = [f.values for f in catalog.numeric.values()]
     flags = [f.missing.astype(np.float32) for f in catalog.numeric.values()]
@@ -44,6 +72,60 @@ def catalog_tensors(catalog: ItemCatalog) -> dict[str, Tensor]:
     for k, v in enumerate(catalog.vector.values()):
         out[f"vector/{k}"] = torch.as_tensor(v.values, dtype=torch.float32)
     return out
+
+
+class CatalogFeatures(nn.Module):
+    """The :func:`catalog_tensors` of a model's items, held as buffers.
+
+    Buffers move with the module and are saved in its ``state_dict`` (plain tensors:
+    ``torch.load(weights_only=True)`` reads them). Their number and shapes depend on the
+    catalog, so loading a state dict (re)creates them from the saved tensors.
+    """
+
+    def __init__(self, features: dict[str, Tensor] | None = None) -> None:
+        super().__init__()
+        if features:
+            self.set(features)
+
+    @staticmethod
+    def _buffer_name(key: str) -> str:
+        return key.replace("/", "__")  # "text_ids/0" -> "text_ids__0"
+
+    def set(self, features: dict[str, Tensor]) -> None:
+        """Replace every buffer by ``features`` (keys as in :func:`catalog_tensors`)."""
+        for name in list(self._buffers):
+            del self._buffers[name]
+        for key, value in features.items():
+            self.register_buffer(self._buffer_name(key), value)
+
+    def features(self) -> dict[str, Tensor]:
+        """The tensors, keyed as in :func:`catalog_tensors`."""
+        if not self._buffers:
+            raise RuntimeError("no catalog features: call SRGNN.set_catalog first")
+        return {name.replace("__", "/"): b for name, b in self._buffers.items() if b is not None}
+
+    def _load_from_state_dict(  # type: ignore[override]
+        self,
+        state_dict: dict[str, Any],
+        prefix: str,
+        local_metadata: dict[str, Any],
+        strict: bool,
+        missing_keys: list[str],
+        unexpected_keys: list[str],
+        error_msgs: list[str],
+    ) -> None:
+        mine = {
+            k[len(prefix) :]: v
+            for k, v in state_dict.items()
+            if k.startswith(prefix) and "." not in k[len(prefix) :]
+        }
+        for name in list(self._buffers):
+            del self._buffers[name]
+        for name, value in mine.items():
+            self.register_buffer(name, torch.empty_like(value))
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+        )
 
 
 class ContentEncoder(nn.Module):
@@ -106,13 +188,7 @@ class ContentEncoder(nn.Module):
     @classmethod
     def from_catalog(cls, catalog: ItemCatalog, dim: int) -> ContentEncoder:
         """An encoder sized for ``catalog``'s columns."""
-        return cls(
-            dim,
-            [f.cardinality for f in catalog.categorical.values()],
-            [t.n_buckets for t in catalog.text.values()],
-            len(catalog.numeric),
-            [v.dim for v in catalog.vector.values()],
-        )
+        return cls(dim, **content_sizes(catalog))
 
     def reset_parameters(self) -> None:
         std = 1.0 / math.sqrt(self.dim)
@@ -170,6 +246,8 @@ class ItemRepresentation(nn.Module):
         id_dropout: :math:`p`, the probability of dropping an item's id part in training.
         id_init: ``"zeros"`` or ``"uniform"`` (:math:`U(-1/\sqrt{d}, 1/\sqrt{d})`, as
             SR-GNN initialises its item table).
+        content_scale: :math:`\mathbf{W}` starts at this multiple of PyTorch's default
+            ``Linear`` initialisation.
 
     Shapes:
         - input: content ``[n, d_c]``, optional ``cold_mask`` bool ``[n]``
@@ -183,6 +261,7 @@ class ItemRepresentation(nn.Module):
         content_dim: int,
         id_dropout: float = 0.5,
         id_init: str = "zeros",
+        content_scale: float = 1.0,
     ) -> None:
         super().__init__()
         if not 0.0 <= id_dropout <= 1.0:
@@ -193,6 +272,7 @@ class ItemRepresentation(nn.Module):
         self.dim = dim
         self.id_dropout = id_dropout
         self.id_init = id_init
+        self.content_scale = content_scale
         self.id_embedding = nn.Embedding(num_items, dim)
         self.content_proj = nn.Linear(content_dim, dim, bias=False)
         self.reset_parameters()
@@ -204,6 +284,8 @@ class ItemRepresentation(nn.Module):
             bound = 1.0 / math.sqrt(self.dim)
             nn.init.uniform_(self.id_embedding.weight, -bound, bound)
         self.content_proj.reset_parameters()
+        with torch.no_grad():
+            self.content_proj.weight.mul_(self.content_scale)
 
     def id_keep_mask(self, cold_mask: Tensor | None = None) -> Tensor:
         r""":math:`\delta` as float ``[n, 1]`` (random in training mode)."""

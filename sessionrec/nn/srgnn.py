@@ -12,9 +12,12 @@ from torch import Tensor, nn
 from torch_geometric.data import Batch
 
 from sessionrec.errors import ConfigError
+from sessionrec.nn.content import CatalogFeatures, ContentEncoder, ItemRepresentation
 from sessionrec.nn.gated_session_conv import GatedSessionGraphConv
 
 __all__ = ["SRGNNConfig", "SRGNN", "l2_normalize"]
+
+_CONTENT_KEYS = ("cardinalities", "text_buckets", "n_numeric", "vector_dims")
 
 
 class _L2Normalize(torch.autograd.Function):
@@ -46,7 +49,7 @@ def l2_normalize(x: Tensor) -> Tensor:
 
 @dataclass(frozen=True)
 class SRGNNConfig:
-    """Architecture of an :class:`SRGNN`. The defaults are the paper's model.
+    r"""Architecture of an :class:`SRGNN`. The defaults are the paper's model.
 
     Attributes:
         n_items: catalogue size (rows of the item table).
@@ -61,6 +64,25 @@ class SRGNNConfig:
         position_readout: add a learned reverse-position embedding (distance from the
             last click, as in GCE-GNN) to the attention keys of the readout.
         max_positions: positions beyond this share the last position embedding.
+        content: ``None`` for an id-only item table; else the sizes of the
+            :class:`~sessionrec.nn.content.ContentEncoder` (keys ``cardinalities``,
+            ``text_buckets``, ``n_numeric``, ``vector_dims``; see
+            :func:`sessionrec.train.with_catalog`): item vectors are then
+            :class:`~sessionrec.nn.content.ItemRepresentation`'s
+            :math:`\delta_i e_i + W c_i`.
+        id_dropout: with ``content``, the probability of dropping an item's id part in
+            a training step (DropoutNet), so that content-only vectors (items without
+            clicks) score like trained ones.
+        id_init: with ``content``, the id table's start: ``"uniform"`` (as SR-GNN's item
+            table) or ``"zeros"`` (items start from their content alone).
+        content_scale: with ``content``, the content projection starts at this multiple
+            of its default initialisation. Small values let the id parts dominate early
+            training (ids fit clicked items better; content is the prior).
+        cold_negatives: with ``content``, keep the items without training clicks in the
+            training softmax. ``False`` (default) masks them out of it: as negatives of
+            every step and positives of none, their content-only vectors would learn that
+            new items are never clicked (measured on the synthetic data with 10 % items
+            held out: cold HR@20 3 % with them, 40-75 % without).
     """
 
     n_items: int
@@ -72,6 +94,11 @@ class SRGNNConfig:
     dropout: float = 0.0
     position_readout: bool = False
     max_positions: int = 50
+    content: dict[str, Any] | None = None
+    id_dropout: float = 0.1
+    id_init: Literal["zeros", "uniform"] = "uniform"
+    content_scale: float = 0.3
+    cold_negatives: bool = False
 
     def __post_init__(self) -> None:
         if self.n_items < 1:
@@ -84,6 +111,14 @@ class SRGNNConfig:
             raise ConfigError(
                 f"edge_weights must be 'binary' or 'count', got {self.edge_weights!r}"
             )
+        if not 0.0 <= self.id_dropout <= 1.0:
+            raise ConfigError(f"id_dropout must be in [0, 1], got {self.id_dropout}")
+        if self.content is not None:
+            unknown = set(self.content) - set(_CONTENT_KEYS)
+            if unknown:
+                raise ConfigError(
+                    f"unknown content keys {sorted(unknown)}; known: {list(_CONTENT_KEYS)}"
+                )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -117,6 +152,13 @@ class SRGNN(nn.Module):
     attention weights are not softmax-normalised, as in the paper). With ``normalize``
     (NISER) the scores are :math:`\sigma \cos(\mathbf{s}_h, \mathbf{e}_j)`.
 
+    With ``config.content`` the item table is not a free embedding but
+    :math:`\mathbf{e}_j = \delta_j \mathbf{e}^{id}_j + \mathbf{W}\mathbf{c}_j`
+    (:class:`~sessionrec.nn.content.ItemRepresentation` over
+    :class:`~sessionrec.nn.content.ContentEncoder`); the catalog's feature tensors and
+    the mask of items without training clicks are buffers set by :meth:`set_catalog`
+    and saved with the weights.
+
     Shapes:
         - :meth:`session_embedding`: a :class:`~torch_geometric.data.Batch` of ``B``
           session graphs (:func:`sessionrec.graph.session_graph_batch`) -> ``[B, d]``
@@ -127,7 +169,20 @@ class SRGNN(nn.Module):
         super().__init__()
         self.config = config
         d = config.dim
-        self.embedding = nn.Embedding(config.n_items, d)
+        self.embedding: nn.Embedding | None = None
+        self.content_encoder: ContentEncoder | None = None
+        self.item_repr: ItemRepresentation | None = None
+        self.catalog: CatalogFeatures | None = None
+        if config.content is None:
+            self.embedding = nn.Embedding(config.n_items, d)
+        else:
+            self.content_encoder = ContentEncoder(d, **config.content)
+            self.item_repr = ItemRepresentation(
+                config.n_items, d, d, config.id_dropout, config.id_init, config.content_scale
+            )
+            self.catalog = CatalogFeatures()
+            # items without training clicks: content-only vectors (delta = 0)
+            self.register_buffer("cold_mask", torch.zeros(config.n_items, dtype=torch.bool))
         self.conv = GatedSessionGraphConv(d, config.steps)
         self.lin_last = nn.Linear(d, d)  # W_1, c
         self.lin_node = nn.Linear(d, d)  # W_2
@@ -140,10 +195,39 @@ class SRGNN(nn.Module):
         bound = 1.0 / math.sqrt(self.config.dim)
         for p in self.parameters():
             nn.init.uniform_(p, -bound, bound)
+        if self.content_encoder is not None and self.item_repr is not None:
+            self.content_encoder.reset_parameters()
+            self.item_repr.reset_parameters()  # id parts start at 0: content initialises
+
+    def set_catalog(self, features: dict[str, Tensor], cold_mask: Tensor) -> None:
+        """Give a content model its item features and its items without training clicks.
+
+        Args:
+            features: :func:`~sessionrec.nn.content.catalog_tensors` of the catalog
+                aligned to the model's items (``n_items`` rows).
+            cold_mask: bool ``[n_items]``, ``True`` for items without training clicks.
+        """
+        if self.catalog is None:
+            raise ConfigError("set_catalog: this SR-GNN is id-only (config.content is None)")
+        n = self.config.n_items
+        rows = {k: v.shape[0] for k, v in features.items() if not k.startswith("text_")}
+        if any(r != n for r in rows.values()) or cold_mask.shape != (n,):
+            raise ConfigError(
+                f"set_catalog: the model has {n} items, the features {rows}, the cold mask "
+                f"{tuple(cold_mask.shape)}; align the catalog to the model's vocabulary"
+            )
+        self.catalog.set(features)
+        self.cold_mask.copy_(cold_mask.to(torch.bool))
 
     def item_table(self) -> Tensor:
         """``[n_items, d]`` item embeddings as used for scoring (normalised under NISER)."""
-        weight = self.embedding.weight
+        if self.embedding is not None:
+            weight = self.embedding.weight
+        else:
+            assert self.content_encoder is not None and self.item_repr is not None
+            assert self.catalog is not None
+            content = self.content_encoder(self.catalog.features())  # [n_items, d]
+            weight = self.item_repr(content, self.cold_mask)
         return l2_normalize(weight) if self.config.normalize else weight
 
     def session_embedding(self, graph: Batch, item_table: Tensor | None = None) -> Tensor:
@@ -171,11 +255,18 @@ class SRGNN(nn.Module):
         return l2_normalize(s_h) if cfg.normalize else s_h
 
     def scores(self, s_h: Tensor, item_table: Tensor | None = None) -> Tensor:
-        """``[B, n_items]`` logits ``s_h e_j`` (``sigma cos`` under NISER)."""
+        """``[B, n_items]`` logits ``s_h e_j`` (``sigma cos`` under NISER).
+
+        In training mode, a content model without ``cold_negatives`` gives the items
+        without training clicks ``-inf``: they are left out of the softmax.
+        """
         table = self.item_table() if item_table is None else item_table
         if self.config.normalize:
             s_h = s_h * self.config.temperature  # [B, d]: cheaper than scaling [B, n_items]
-        return s_h @ table.T
+        logits = s_h @ table.T
+        if self.training and self.catalog is not None and not self.config.cold_negatives:
+            logits = logits.masked_fill(self.cold_mask, float("-inf"))
+        return logits
 
     def forward(self, graph: Batch) -> Tensor:
         """Logits over every item, ``[B, n_items]``."""

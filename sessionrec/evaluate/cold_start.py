@@ -1,0 +1,143 @@
+"""Cold-start evaluation: hold items out of training, then compare content and ids.
+
+:func:`cold_start_experiment` removes a random share of items from the training sessions
+(:func:`sessionrec.data.cold.hold_out_items`; they stay in the catalog), trains a content
+model (item vectors from the catalog, :func:`sessionrec.train.with_catalog`) and an
+id-only model of the same config on what is left, and scores the untouched test samples
+with both and with the category-popularity baseline
+(:class:`sessionrec.evaluate.baselines.CategoryPopularity`). Each is reported over all
+test samples and by the group of the target item:
+
+- ``cold``: the held-out items (no training click; only content can rank them);
+- ``warm``: every other item;
+- ``longtail``: the least-clicked half of the warm items
+  (:func:`sessionrec.data.cold.longtail_mask`).
+
+Keys per method: ``hr@K``, ``mrr@K``, ``{group}_hr@K``, ``{group}_mrr@K``,
+``{group}_ndcg@K`` and ``{group}_n_samples`` (percent, ``K`` in ``ks``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from sessionrec.errors import ConfigError
+
+if TYPE_CHECKING:
+    from sessionrec.data.catalog import ItemCatalog
+    from sessionrec.data.dataset import SessionDataset
+    from sessionrec.nn.srgnn import SRGNNConfig
+    from sessionrec.train import TrainConfig
+
+__all__ = ["cold_start_experiment", "category_codes"]
+
+_REPORTED = ("hr", "mrr")
+
+
+def category_codes(catalog: ItemCatalog, column: str | None = None) -> np.ndarray:
+    """int64 ``[n]`` codes of the categorical ``column`` (default: the first one).
+
+    Raises:
+        ConfigError: the catalog has no categorical column, or not ``column``.
+    """
+    if not catalog.categorical:
+        raise ConfigError(
+            "the category-popularity baseline needs a categorical catalog column; this "
+            "catalog has none (declare one with categorical=[...])"
+        )
+    name = column if column is not None else next(iter(catalog.categorical))
+    if name not in catalog.categorical:
+        raise ConfigError(
+            f"no categorical column {name!r} in the catalog "
+            f"(categorical columns: {list(catalog.categorical)})"
+        )
+    return np.asarray(catalog.categorical[name].codes, dtype=np.int64)
+
+
+def _summary(metrics: dict[str, Any], ks: tuple[int, ...]) -> dict[str, Any]:
+    """The overall and per-group figures of an evaluation, in a fixed key order."""
+    out: dict[str, Any] = {}
+    for group in ("", "cold_", "warm_", "longtail_"):
+        for k in ks:
+            for m in _REPORTED:
+                out[f"{group}{m}@{k}"] = metrics[f"{group}{m}@{k}"]
+        out[f"{group}n_samples"] = metrics[f"{group}n_samples"]
+    return out
+
+
+def cold_start_experiment(
+    dataset: SessionDataset,
+    catalog: ItemCatalog,
+    fraction: float,
+    seed: int,
+    model_config: SRGNNConfig,
+    train_config: TrainConfig,
+    category_column: str | None = None,
+    ks: tuple[int, ...] = (10, 20),
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Hold out ``fraction`` of the items, train content and id-only models, compare.
+
+    Args:
+        dataset: the full dataset; its test samples are used unchanged.
+        catalog: the item catalog as read (not aligned), or aligned to ``dataset.vocab``.
+        fraction: share of the clicked items held out of training.
+        seed: picks the held-out items (the models train with ``train_config.seed``).
+        model_config: the id-only architecture (``n_items`` of ``dataset``); the content
+            model is :func:`~sessionrec.train.with_catalog` of it.
+        train_config: optimisation and selection, the same for both models.
+        category_column: the catalog column of the category-popularity baseline.
+        ks: cut-offs.
+        progress: progress bars and logs on stderr.
+
+    Returns:
+        ``{"content": {...}, "id_only": {...}, "category_popularity": {...},
+        "held_out_items": int, "train_sessions": int, ...}`` (see the module docstring).
+    """
+    from sessionrec.data.cold import hold_out_items, longtail_mask
+    from sessionrec.evaluate.baselines import CategoryPopularity
+    from sessionrec.evaluate.evaluation import evaluate_recommender
+    from sessionrec.train import Trainer, evaluate_model, with_catalog
+
+    if model_config.content is not None:
+        raise ConfigError("cold_start_experiment: give the id-only model config")
+    aligned = catalog if catalog.n_vocab is not None else catalog.align(dataset.vocab)
+    split = hold_out_items(dataset, fraction, seed)
+    train_data = split.dataset
+    n_vocab, n_all = dataset.n_items, len(aligned)
+    counts = np.bincount(train_data.train.items, minlength=n_all)  # [n_all]
+    cold = np.zeros(n_all, dtype=bool)
+    cold[:n_vocab] = split.cold
+    longtail = np.zeros(n_all, dtype=bool)
+    longtail[:n_vocab] = longtail_mask(counts[:n_vocab], split.cold)
+    groups = {"cold": cold, "warm": ~cold, "longtail": longtail}  # over the content items
+    vocab_groups = {name: mask[:n_vocab] for name, mask in groups.items()}
+
+    results: dict[str, Any] = {
+        "fraction": fraction,
+        "seed": seed,
+        "held_out_items": int(split.cold.sum()),
+        "catalog_items_without_clicks": int(aligned.n_without_clicks),
+        "train_sessions": len(train_data.train),
+        "test_samples": len(dataset.test),
+    }
+
+    content_config = with_catalog(replace(model_config, n_items=n_vocab), aligned)
+    content = Trainer(content_config, train_config, progress=progress).fit(
+        train_data, catalog=aligned
+    )
+    metrics = evaluate_model(content.model, dataset.test, ks=ks, groups=groups)
+    results["content"] = {**_summary(metrics, ks), "best_epoch": content.metrics["best_epoch"]}
+
+    id_only = Trainer(model_config, train_config, progress=progress).fit(train_data)
+    metrics = evaluate_model(id_only.model, dataset.test, ks=ks, groups=vocab_groups)
+    results["id_only"] = {**_summary(metrics, ks), "best_epoch": id_only.metrics["best_epoch"]}
+
+    baseline = CategoryPopularity(category_codes(aligned, category_column)[:n_vocab])
+    baseline.fit(train_data.train, n_vocab)
+    metrics = evaluate_recommender(baseline, dataset.test, n_vocab, ks=ks, groups=vocab_groups)
+    results["category_popularity"] = _summary(metrics, ks)
+    return results

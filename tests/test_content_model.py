@@ -1,0 +1,247 @@
+"""Content models end to end: training with a catalog, items without clicks, saving,
+ONNX export, the CLI, and the cold-start study."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import polars as pl
+import pytest
+import torch
+
+from sessionrec.cli import main
+from sessionrec.data.catalog import read_catalog
+from sessionrec.data.dataset import SessionDataset
+from sessionrec.data.sessions import Samples, Sessions
+from sessionrec.data.vocab import ItemVocab
+from sessionrec.errors import ConfigError
+from sessionrec.graph import session_graph_batch
+from sessionrec.nn.srgnn import SRGNN, SRGNNConfig
+from sessionrec.train import Trainer, config_preset, load_model, with_catalog
+from tests.conftest import shared_dataset
+
+N = 24  # items 0..23 in 4 categories of 6; item i is followed by i + 1 in its category
+
+
+def _category(i: int) -> int:
+    return i // 6
+
+
+def _dataset(held_out: tuple[int, ...] = ()) -> SessionDataset:
+    """Sessions walk within one category: ``c*6 + j -> c*6 + (j + 1) % 6``."""
+    rng = np.random.default_rng(0)
+    sessions = []
+    for _ in range(400):
+        c, j = int(rng.integers(0, 4)), int(rng.integers(0, 6))
+        sessions.append([c * 6 + (j + t) % 6 for t in range(int(rng.integers(2, 6)))])
+    train = [[i for i in s if i not in held_out] for s in sessions[:340]]
+    train = [s for s in train if len(s) >= 2]
+    return SessionDataset(
+        Sessions.from_lists(train, times=np.arange(float(len(train)))),
+        Sessions.from_lists(sessions[340:]).to_samples(),
+        ItemVocab(np.arange(100, 100 + N)),
+    )
+
+
+def _catalog_frame(extra: int = 2) -> pl.DataFrame:
+    """Every item's category and title, plus ``extra`` catalog items without clicks."""
+    ids = list(range(100, 100 + N + extra))
+    cats = [f"c{_category(i - 100) % 4}" for i in ids]
+    return pl.DataFrame(
+        {
+            "item_id": ids,
+            "category": cats,
+            "title": [f"{c} thing number {i}" for c, i in zip(cats, ids, strict=True)],
+            "price": [float(i % 7) for i in ids],
+        }
+    )
+
+
+def _fit(dataset, catalog, epochs=3, **model_overrides):
+    torch.set_num_threads(1)
+    model_config, train_config = config_preset(
+        "default", dataset.n_items, epochs=epochs, batch_size=32, lr=0.01, patience=10
+    )
+    if catalog is not None:
+        model_config = with_catalog(model_config, catalog)
+    model_config = replace(model_config, dim=16, **model_overrides)
+    return Trainer(model_config, train_config, progress=False).fit(dataset, catalog=catalog)
+
+
+@pytest.fixture(scope="module")
+def content_model():
+    dataset = _dataset()
+    catalog = read_catalog(_catalog_frame()).align(dataset.vocab)
+    return dataset, catalog, _fit(dataset, catalog)
+
+
+def test_catalog_items_without_clicks_join_the_vocabulary(content_model):
+    dataset, catalog, trained = content_model
+    assert trained.model.config.n_items == N + 2
+    assert list(trained.vocab.ids[:N]) == list(dataset.vocab.ids)
+    assert list(trained.vocab.ids[N:]) == [100 + N, 101 + N]
+    assert trained.item_counts[N:].tolist() == [0, 0]
+    assert trained.model.cold_mask.tolist() == [False] * N + [True, True]
+
+
+def test_cold_items_get_content_only_vectors(content_model):
+    _, _, trained = content_model
+    model = trained.model.eval()
+    repr_ = model.item_repr
+    assert repr_ is not None and model.content_encoder is not None and model.catalog is not None
+    with torch.no_grad():
+        content = model.content_encoder(model.catalog.features())
+        expected = repr_.content_proj(content)  # W c_i, no id part
+        expected = expected / expected.norm(dim=1, keepdim=True)  # NISER
+        table = model.item_table()
+    torch.testing.assert_close(table[N:], expected[N:])
+    # clicked items keep their trained id part
+    assert not torch.allclose(table[:N], expected[:N])
+
+
+def test_cold_items_are_left_out_of_the_training_softmax():
+    model = SRGNN(SRGNNConfig(n_items=4, dim=4, content={"cardinalities": [3]}))
+    model.set_catalog(
+        {"categorical": torch.tensor([[1], [1], [2], [2]]), "numeric": torch.zeros(4, 0)},
+        torch.tensor([False, False, False, True]),
+    )
+    s = torch.randn(2, 4)
+    model.train()
+    assert torch.isinf(model.scores(s)[:, 3]).all() and torch.isfinite(model.scores(s)[:, :3]).all()
+    model.eval()
+    assert torch.isfinite(model.scores(s)).all()  # recommendable at inference
+    with_negatives = SRGNN(replace(model.config, cold_negatives=True))
+    with_negatives.set_catalog(model.catalog.features(), model.cold_mask)
+    assert torch.isfinite(with_negatives.train().scores(s)).all()
+
+
+def test_learns_and_recommends_a_held_out_item_from_its_content():
+    held_out = (7,)  # category 1; 6 -> 7 -> 8 in training data is gone
+    dataset = _dataset(held_out)
+    catalog = read_catalog(_catalog_frame(extra=0)).align(dataset.vocab)
+    trained = _fit(dataset, catalog, epochs=4)
+    assert trained.item_counts[7] == 0 and bool(trained.model.cold_mask[7])
+    model = trained.model.eval()
+    graph = session_graph_batch(Samples.from_lists([[6]], [7]), model.config.edge_weights)
+    with torch.no_grad():
+        scores = model(graph)[0].numpy()
+    top = np.argsort(-scores)[:8]
+    # the content-only item is ranked with its category, not pushed to the bottom
+    assert 7 in top
+    assert sum(_category(int(i)) == 1 for i in top[:6]) >= 3
+
+
+def test_save_load_keeps_the_catalog(content_model, tmp_path):
+    dataset, _, trained = content_model
+    trained.save(tmp_path / "m")
+    loaded = load_model(tmp_path / "m")
+    assert loaded.vocab == trained.vocab
+    with torch.no_grad():
+        torch.testing.assert_close(
+            loaded.model.eval().item_table(), trained.model.eval().item_table()
+        )
+
+
+def test_onnx_export_recommends_items_without_clicks(content_model, tmp_path):
+    pytest.importorskip("onnxruntime")
+    from sessionrec.onnx_export import export_onnx
+    from sessionrec.recommender import SessionRecommender
+
+    _, _, trained = content_model
+    path = export_onnx(trained, tmp_path / "m.onnx")
+    rec = SessionRecommender.load(path, threads=1)
+    got = rec.next_items([100, 101], k=N + 2, exclude_seen=False)
+    ids = [r.item_id for r in got]
+    assert sorted(ids) == sorted(trained.vocab.ids.tolist())  # cold ones included
+    graph = session_graph_batch(Samples.from_lists([[0, 1]], [0]), "binary")
+    with torch.no_grad():
+        reference = trained.model.eval()(graph)[0].numpy()
+    scores = np.array([r.score for r in got])
+    np.testing.assert_allclose(scores, -np.sort(-reference), atol=1e-4)
+    index = trained.vocab.index_of(ids)
+    np.testing.assert_allclose(reference[index], scores, atol=1e-4)
+
+
+def test_mismatched_catalog_and_config_are_clear_errors():
+    dataset = _dataset()
+    catalog = read_catalog(_catalog_frame()).align(dataset.vocab)
+    model_config, train_config = config_preset("srgnn", dataset.n_items, epochs=1)
+    with pytest.raises(ConfigError, match="id-only config"):
+        Trainer(model_config, train_config, progress=False).fit(dataset, catalog=catalog)
+    with pytest.raises(ConfigError, match="no catalog"):
+        Trainer(with_catalog(model_config, catalog), train_config, progress=False).fit(dataset)
+    with pytest.raises(ConfigError, match="align"):
+        with_catalog(model_config, read_catalog(_catalog_frame()))
+    other = read_catalog(_catalog_frame()).align(ItemVocab(np.arange(200, 200 + N)))
+    with pytest.raises(ConfigError, match="another vocabulary"):
+        Trainer(with_catalog(model_config, other), train_config, progress=False).fit(
+            dataset, catalog=other
+        )
+
+
+def test_cli_train_with_catalog_then_evaluate(tmp_path, capsys):
+    dataset = _dataset()
+    dataset.save(tmp_path / "data")
+    _catalog_frame().write_csv(tmp_path / "items.csv")
+    args = ["train", str(tmp_path / "data"), "--catalog", str(tmp_path / "items.csv")]
+    args += ["--out", str(tmp_path / "m"), "--epochs", "1", "--set", "dim=8", "--quiet"]
+    assert main([*args, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["test"]["n_samples"] == len(dataset.test)
+    assert load_model(tmp_path / "m").model.config.n_items == N + 2
+    code = main(["evaluate", "--model", str(tmp_path / "m"), str(tmp_path / "data"), "--json"])
+    assert code == 0
+    assert json.loads(capsys.readouterr().out)["hr@20"] == pytest.approx(out["test"]["hr@20"])
+
+
+def test_cli_cold_start_study(tmp_path, capsys):
+    dataset = _dataset()
+    dataset.save(tmp_path / "data")
+    _catalog_frame().write_csv(tmp_path / "items.csv")
+    args = ["evaluate", str(tmp_path / "data"), "--catalog", str(tmp_path / "items.csv")]
+    args += ["--cold-items", "0.2", "--seed", "1", "--epochs", "2", "--set", "dim=8"]
+    assert main([*args, "--quiet", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["held_out_items"] == round(0.2 * N)
+    for method in ("content", "id_only", "category_popularity"):
+        r = out[method]
+        assert r["cold_n_samples"] + r["warm_n_samples"] == r["n_samples"] == len(dataset.test)
+        assert r["cold_n_samples"] > 0 and r["longtail_n_samples"] > 0
+        for key in ("cold_hr@20", "warm_hr@20", "longtail_hr@20", "cold_mrr@20"):
+            assert 0.0 <= r[key] <= 100.0
+    assert out["id_only"]["cold_hr@20"] < out["content"]["cold_hr@20"]
+    assert main(["evaluate", str(tmp_path / "data"), "--cold-items", "0.2", "--quiet"]) == 1
+    assert "--catalog" in capsys.readouterr().err
+
+
+def test_raw_diginetica_sample_with_its_categories(tmp_path, capsys):
+    """Issue 4's functional test: raw ids from the Diginetica sample and its catalog."""
+    root = shared_dataset("diginetica-sample")
+    prepared = tmp_path / "digi"
+    assert (
+        main(
+            [
+                "prepare",
+                "--clicks",
+                str(root / "sample_train-item-views.csv"),
+                "--protocol",
+                "srgnn",
+                "--out",
+                str(prepared),
+                "--json",
+            ]
+        )
+        == 0
+    )
+    capsys.readouterr()
+    args = ["train", str(prepared), "--catalog", str(root / "product-categories.csv")]
+    args += ["--out", str(tmp_path / "m"), "--epochs", "1", "--set", "dim=16", "--quiet"]
+    assert main([*args, "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert metrics["test"]["n_samples"] == 99
+    trained = load_model(tmp_path / "m")
+    # the whole catalog (184,047 products) is recommendable; the sample clicked 309
+    assert trained.model.config.n_items == 184_047
+    assert trained.item_counts[:309].min() > 0 and trained.item_counts[309:].max() == 0
