@@ -194,6 +194,19 @@ def test_cli_train_with_catalog_then_evaluate(tmp_path, capsys):
     code = main(["evaluate", "--model", str(tmp_path / "m"), str(tmp_path / "data"), "--json"])
     assert code == 0
     assert json.loads(capsys.readouterr().out)["hr@20"] == pytest.approx(out["test"]["hr@20"])
+    # inferred roles: category (categorical), title (text), price (numeric)
+    assert load_model(tmp_path / "m").model.config.content == {
+        "cardinalities": [5],
+        "text_buckets": [pytest.approx(1, abs=10**6)],
+        "n_numeric": 1,
+        "vector_dims": [],
+    }
+    # given roles override inference; the other columns are ignored
+    args[args.index("--out") + 1] = str(tmp_path / "m2")
+    assert main([*args, "--catalog-categorical", "category", "--catalog-numeric", "price"]) == 0
+    content = load_model(tmp_path / "m2").model.config.content
+    assert content["cardinalities"] == [5] and content["text_buckets"] == []
+    assert content["n_numeric"] == 1
 
 
 def test_cli_cold_start_study(tmp_path, capsys):

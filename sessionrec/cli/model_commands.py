@@ -43,6 +43,18 @@ def add_catalog_arguments(parser: argparse.ArgumentParser) -> None:
         "recommendable",
     )
     parser.add_argument("--catalog-item-col", help="the catalog's item id column")
+    for role, example in (
+        ("categorical", "category,brand"),
+        ("text", "title,description"),
+        ("numeric", "price"),
+        ("vector", "image_embedding"),
+    ):
+        parser.add_argument(
+            f"--catalog-{role}",
+            metavar="COLS",
+            help=f"comma-separated catalog columns read as {role} (e.g. {example}); given "
+            "roles override inference, and other columns are then ignored",
+        )
     parser.add_argument(
         "--catalog-duplicates",
         choices=("error", "first"),
@@ -57,11 +69,17 @@ def load_catalog_argument(args: argparse.Namespace, dataset: Any) -> Any:
         return None
     from sessionrec.data.catalog import read_catalog
 
+    roles = {
+        role: [c for c in value.split(",") if c]
+        for role in ("categorical", "text", "numeric", "vector")
+        if (value := getattr(args, f"catalog_{role}")) is not None
+    }
     catalog = read_catalog(
         args.catalog,
         args.catalog_item_col,
         id_type=dataset.vocab.kind,
         duplicate_ids=args.catalog_duplicates,
+        **roles,
     )
     aligned = catalog.align(dataset.vocab)
     if not args.quiet:
