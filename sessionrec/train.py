@@ -141,8 +141,10 @@ class TrainConfig:
 
 # name -> (model overrides, training config)
 CONFIGS: dict[str, tuple[dict[str, Any], TrainConfig]] = {
-    # the paper: d = 100, one step, batch 100, Adam 1e-3 decayed 0.1 every 3 epochs, L2 1e-5
-    "srgnn": ({}, TrainConfig()),
+    # the paper: d = 100, one step, batch 100, Adam 1e-3 decayed 0.1 every 3 epochs, L2 1e-5;
+    # the schedule of the authors' code, which decays after epoch 2 (scheduler.step() at
+    # the start of every epoch), then every 3: +1.0 validation HR@20 on Diginetica
+    "srgnn": ({}, TrainConfig(lr_decay_first=2)),
     # ours: NISER normalisation, embedding dropout, reverse-position readout
     "default": (
         {"normalize": True, "temperature": 12.0, "dropout": 0.1, "position_readout": True},

@@ -158,6 +158,8 @@ def test_lr_schedule_paper_and_authors_code():
     )
     with pytest.raises(ConfigError, match="lr_decay_first"):
         TrainConfig(lr_decay_first=0)
+    # the srgnn preset follows the authors' code
+    assert config_preset("srgnn", 10)[1].lr_decay_first == 2
 
 
 def test_history_records_the_rate_each_epoch_trained_with(tiny_dataset):
