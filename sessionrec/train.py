@@ -233,9 +233,15 @@ def _atomic_write_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def _logits(model: SRGNN, graph: Any, bf16: bool) -> torch.Tensor:
-    """``[B, n_items]`` fp32 logits; with ``bf16`` the item-scoring matmul runs in bf16."""
-    table = model.item_table()
+def _logits(
+    model: SRGNN, graph: Any, bf16: bool, table: torch.Tensor | None = None
+) -> torch.Tensor:
+    """``[B, n_items]`` fp32 logits; with ``bf16`` the item-scoring matmul runs in bf16.
+
+    ``table``: the item table computed once for many batches (evaluation); in training it
+    must be recomputed every step (``None``).
+    """
+    table = model.item_table() if table is None else table
     s_h = model.session_embedding(graph, table)
     if bf16:
         with torch.autocast("cpu", dtype=torch.bfloat16):
@@ -272,9 +278,10 @@ def evaluate_model(
         file=sys.stderr,
         leave=False,
     )
+    table = model.item_table()  # [n_items, d], once: the weights do not change here
     for batch in samples.batches(batch_size):
         graph = session_graph_batch(batch, model.config.edge_weights)
-        logits = _logits(model, graph, bf16)
+        logits = _logits(model, graph, bf16, table)
         acc.update(torch.topk(logits, k_max, dim=1).indices.numpy(), batch.targets)
         bar.update(len(batch))
     bar.close()
