@@ -424,7 +424,9 @@ class Trainer:
 
         model = SRGNN(self.model_config)
         if catalog is not None:
-            model.set_catalog(catalog_tensors(catalog), torch.from_numpy(item_counts == 0))
+            # content only for the items this run never sees clicked (validation excluded)
+            fit_counts = np.bincount(fit_sessions.items, minlength=self.model_config.n_items)
+            model.set_catalog(catalog_tensors(catalog), torch.from_numpy(fit_counts == 0))
         optimizer = torch.optim.Adam(
             model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True
         )

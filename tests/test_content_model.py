@@ -86,6 +86,19 @@ def test_catalog_items_without_clicks_join_the_vocabulary(content_model):
     assert trained.model.cold_mask.tolist() == [False] * N + [True, True]
 
 
+def test_items_clicked_only_in_validation_are_content_only_while_selecting():
+    base = _dataset(held_out=(23,))
+    bounds = zip(base.train.offsets[:-1], base.train.offsets[1:], strict=True)
+    lists = [base.train.items[a:b].tolist() for a, b in bounds]
+    lists.append([22, 23])  # the latest session: in the validation split
+    train = Sessions.from_lists(lists, times=np.arange(float(len(lists))))
+    dataset = SessionDataset(train, base.test, base.vocab)
+    catalog = read_catalog(_catalog_frame()).align(dataset.vocab)
+    trained = _fit(dataset, catalog, epochs=1)
+    assert trained.item_counts[23] == 1  # counted for popularity...
+    assert bool(trained.model.cold_mask[23])  # ...but its id part was never trained
+
+
 def test_cold_items_get_content_only_vectors(content_model):
     _, _, trained = content_model
     model = trained.model.eval()
