@@ -210,9 +210,18 @@ def _model_vocab(
             f"match the dataset ({dataset.n_items} items) and the model ({n} items): align "
             "the catalog to this dataset's vocabulary"
         )
-    if not np.array_equal(catalog.ids[: dataset.n_items], np.asarray(dataset.vocab.ids)):
+    if not extends_vocab(catalog.ids, dataset.vocab):
         raise ConfigError("the catalog was aligned to another vocabulary than the dataset's")
     return ItemVocab(catalog.ids)
+
+
+def extends_vocab(model_ids: np.ndarray, data_vocab: ItemVocab) -> bool:
+    """Whether a model's item ids are ``data_vocab``'s, in order, then possibly more (a
+    content model's catalog items without clicks): the data's indices are the model's."""
+    n = len(data_vocab)
+    return len(model_ids) >= n and np.array_equal(
+        np.asarray(model_ids[:n]), np.asarray(data_vocab.ids)
+    )
 
 
 def _seed_everything(seed: int) -> None:

@@ -248,3 +248,18 @@ def test_yoochoose_categories_counts():
     assert catalog.categorical["category"].cardinality == 13  # 12 values + unknown
     aligned = catalog.align(ds.vocab)
     assert (aligned.n_without_clicks, aligned.n_without_content) == (2, 0)
+
+
+def test_keep_clicks_keeps_every_session_and_its_metadata():
+    s = Sessions(
+        np.array([1, 2, 3, 4, 5, 6]),
+        np.array([0, 3, 4, 6]),
+        times=np.array([10.0, 20.0, 30.0]),
+        session_ids=np.array([7, 8, 9]),
+    )
+    kept = s.keep_clicks(np.array([True, False, True, False, True, True]))
+    assert kept.to_lists() == [[1, 3], [], [5, 6]]
+    assert kept.times.tolist() == [10.0, 20.0, 30.0]
+    assert kept.session_ids.tolist() == [7, 8, 9]
+    with pytest.raises(ConfigError, match="keep_clicks"):
+        s.keep_clicks(np.array([True]))

@@ -243,10 +243,8 @@ def _cold_start(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     import time
 
-    import numpy as np
-
     from sessionrec.cli import print_json
-    from sessionrec.train import evaluate_model, load_model
+    from sessionrec.train import evaluate_model, extends_vocab, load_model
 
     set_threads(args.threads)
     if args.cold_items is not None:
@@ -255,13 +253,9 @@ def _evaluate(args: argparse.Namespace) -> int:
         raise ConfigError("evaluate needs --model MODEL_DIR (or --cold-items with --catalog)")
     trained = load_model(args.model)
     dataset = load_data_argument(args)
-    n = len(dataset.vocab)
-    # a content model's vocabulary is the dataset's, then the catalog items without clicks
-    if len(trained.vocab) < n or not np.array_equal(
-        np.asarray(trained.vocab.ids[:n]), np.asarray(dataset.vocab.ids)
-    ):
+    if not extends_vocab(trained.vocab.ids, dataset.vocab):
         raise ConfigError(
-            f"the dataset's item vocabulary ({n} items) differs from the "
+            f"the dataset's item vocabulary ({len(dataset.vocab)} items) differs from the "
             f"model's ({len(trained.vocab)}); evaluate on data prepared with the same items"
         )
     ks = tuple(sorted({10, args.k}))

@@ -239,11 +239,11 @@ def load_yoochoose_categories(path: str | os.PathLike[str]) -> SessionDataset:
 
     # SR-GNN protocol: drop test clicks on items unknown to training, then short sessions
     known = np.isin(test_raw.items, vocab.ids)
-    session_of_click = np.repeat(np.arange(len(test_raw), dtype=np.int64), test_raw.lengths)
-    kept_lengths = np.bincount(session_of_click[known], minlength=len(test_raw))
+    kept = test_raw.keep_clicks(known)
+    kept_lengths = kept.lengths
     test_sessions = Sessions(
-        np.searchsorted(vocab.ids, test_raw.items[known]).astype(np.int64),
-        lengths_to_offsets(kept_lengths),
+        np.searchsorted(vocab.ids, kept.items).astype(np.int64),
+        kept.offsets,
         session_ids=ids_test,
     )
     test = test_sessions.to_samples()  # session_index: row in sessions_test.tsv

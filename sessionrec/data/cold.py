@@ -19,7 +19,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from sessionrec.data.dataset import SessionDataset
-from sessionrec.data.sessions import Sessions, lengths_to_offsets
 from sessionrec.errors import ConfigError, EmptyDataError
 
 __all__ = ["ColdSplit", "hold_out_items", "longtail_mask"]
@@ -86,15 +85,8 @@ def hold_out_items(dataset: SessionDataset, fraction: float, seed: int) -> ColdS
     cold[chosen] = True
 
     keep_click = ~cold[train.items]  # [n_clicks]
-    session_of_click = np.repeat(np.arange(len(train), dtype=np.int64), train.lengths)
-    kept_lengths = np.bincount(session_of_click[keep_click], minlength=len(train))
-    without_cold = Sessions(
-        train.items[keep_click],
-        lengths_to_offsets(kept_lengths),
-        train.times,
-        train.session_ids,
-    )
-    new_train = without_cold.select(kept_lengths >= 2)
+    without_cold = train.keep_clicks(keep_click)
+    new_train = without_cold.select(without_cold.lengths >= 2)
     meta = {
         **dataset.meta,
         "cold_items": {

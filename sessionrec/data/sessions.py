@@ -120,6 +120,21 @@ class Sessions:
             None if self.session_ids is None else self.session_ids[index],
         )
 
+    def keep_clicks(self, mask: np.ndarray) -> Sessions:
+        """The same sessions with only the clicks where ``mask [n_clicks]`` is ``True``.
+
+        Every session stays, in order, with its ``times`` and ``session_ids`` (a session
+        may become shorter, or empty: drop those with :meth:`select`).
+        """
+        mask = np.asarray(mask, dtype=bool)
+        if mask.shape != self.items.shape:
+            raise ConfigError(f"keep_clicks: mask of shape {mask.shape}, {self.n_clicks} clicks")
+        session_of_click = np.repeat(np.arange(len(self), dtype=np.int64), self.lengths)
+        kept_lengths = np.bincount(session_of_click[mask], minlength=len(self))
+        return Sessions(
+            self.items[mask], lengths_to_offsets(kept_lengths), self.times, self.session_ids
+        )
+
     def to_samples(self, max_length: int | None = None) -> Samples:
         """Prefix augmentation: ``[a, b, c, d]`` gives ``([a], b), ([a, b], c), ([a, b, c], d)``.
 

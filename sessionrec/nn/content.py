@@ -93,16 +93,19 @@ class CatalogFeatures(nn.Module):
 
     def set(self, features: dict[str, Tensor]) -> None:
         """Replace every buffer by ``features`` (keys as in :func:`catalog_tensors`)."""
+        self._replace_buffers({self._buffer_name(k): v for k, v in features.items()})
+
+    def _replace_buffers(self, buffers: dict[str, Tensor]) -> None:
         for name in list(self._buffers):
             del self._buffers[name]
-        for key, value in features.items():
-            self.register_buffer(self._buffer_name(key), value)
+        for name, value in buffers.items():
+            self.register_buffer(name, value)
 
     def features(self) -> dict[str, Tensor]:
         """The tensors, keyed as in :func:`catalog_tensors`."""
         if not self._buffers:
             raise RuntimeError("no catalog features: call SRGNN.set_catalog first")
-        return {name.replace("__", "/"): b for name, b in self._buffers.items() if b is not None}
+        return {name.replace("__", "/"): b for name, b in self._buffers.items()}
 
     def _load_from_state_dict(  # type: ignore[override]
         self,
@@ -114,15 +117,14 @@ class CatalogFeatures(nn.Module):
         unexpected_keys: list[str],
         error_msgs: list[str],
     ) -> None:
-        mine = {
-            k[len(prefix) :]: v
-            for k, v in state_dict.items()
-            if k.startswith(prefix) and "." not in k[len(prefix) :]
-        }
-        for name in list(self._buffers):
-            del self._buffers[name]
-        for name, value in mine.items():
-            self.register_buffer(name, torch.empty_like(value))
+        # empty buffers of the saved shapes, which the default loader then fills
+        self._replace_buffers(
+            {
+                k[len(prefix) :]: torch.empty_like(v)
+                for k, v in state_dict.items()
+                if k.startswith(prefix) and "." not in k[len(prefix) :]
+            }
+        )
         super()._load_from_state_dict(
             state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
         )
