@@ -51,6 +51,38 @@ def _test_sessions(path: str | os.PathLike[str] | None, seed: int) -> tuple[Any,
     return samples, source
 
 
+def diginetica_sized_model(seed: int = 0) -> Any:
+    """A :class:`~sessionrec.train.TrainedModel` of the ``default`` preset at Diginetica's
+    size (43,097 items, d = 100) with random weights and raw ids ``1..43097``: serving
+    speed does not depend on the weights' values."""
+    import torch
+
+    from sessionrec.bench import DIGINETICA_ITEMS
+    from sessionrec.data.vocab import ItemVocab
+    from sessionrec.nn.srgnn import SRGNN
+    from sessionrec.train import TrainedModel, config_preset
+
+    torch.manual_seed(seed)
+    n_items = DIGINETICA_ITEMS
+    model_config, train_config = config_preset("default", n_items)
+    vocab = ItemVocab(np.arange(1, n_items + 1, dtype=np.int64))  # Diginetica's raw ids
+    counts = np.random.default_rng(seed).integers(0, 100, n_items)
+    return TrainedModel(
+        SRGNN(model_config).eval(), vocab, train_config, counts, data_fingerprint="random-weights"
+    )
+
+
+def diginetica_sessions(
+    path: str | os.PathLike[str] | None, vocab: Any, n_sessions: int, seed: int = 0
+) -> tuple[list[np.ndarray], str]:
+    """``n_sessions`` random Diginetica test prefixes as raw-id arrays of ``vocab`` (or
+    synthetic ones of similar lengths), and where they came from."""
+    samples, source = _test_sessions(path, seed)
+    rng = np.random.default_rng(seed)
+    pick = rng.choice(len(samples), size=min(n_sessions, len(samples)), replace=False)
+    return [vocab.id_of(samples.prefix(i) % len(vocab)) for i in pick], source
+
+
 def _percentiles_ms(times_s: list[float]) -> tuple[float, float]:
     p50, p99 = np.percentile(np.asarray(times_s), [50, 99]) * 1e3
     return float(p50), float(p99)
@@ -76,28 +108,17 @@ def latency(
     import onnxruntime as ort
     import torch
 
-    from sessionrec.bench import DIGINETICA_ITEMS
     from sessionrec.data.sessions import Samples
-    from sessionrec.data.vocab import ItemVocab
     from sessionrec.graph import session_graph_batch
-    from sessionrec.nn.srgnn import SRGNN
     from sessionrec.onnx_export import export_onnx
     from sessionrec.recommender import SessionRecommender
-    from sessionrec.train import TrainedModel, config_preset
 
     torch.set_num_threads(1)
-    torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    samples, source = _test_sessions(path, seed)
-    n_items, dim = DIGINETICA_ITEMS, 100
-    model_config, train_config = config_preset("default", n_items)
-    model = SRGNN(model_config).eval()
-    vocab = ItemVocab(np.arange(1, n_items + 1, dtype=np.int64))  # Diginetica's raw ids
-    counts = rng.integers(0, 100, n_items)
-    trained = TrainedModel(model, vocab, train_config, counts, data_fingerprint="random-weights")
-
-    pick = rng.choice(len(samples), size=min(n_sessions, len(samples)), replace=False)
-    sessions = [vocab.id_of(samples.prefix(i) % n_items) for i in pick]  # raw-id arrays
+    trained = diginetica_sized_model(seed)
+    model, vocab, model_config = trained.model, trained.vocab, trained.model.config
+    n_items, dim = model_config.n_items, model_config.dim
+    sessions, source = diginetica_sessions(path, vocab, n_sessions, seed)  # raw-id arrays
     session_lists = [s.tolist() for s in sessions]
 
     with tempfile.TemporaryDirectory(prefix="sessionrec-latency-") as tmp:

@@ -75,7 +75,9 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from sessionrec import __version__
+from sessionrec.artifacts import commit_files
 from sessionrec.errors import ArtifactError, ConfigError
+from sessionrec.train import DEFAULT_MAX_SESSION_LENGTH, inference_max_length
 
 __all__ = [
     "CONTRACT",
@@ -91,7 +93,6 @@ CONTRACT = "sessionrec.onnx/1"
 DEFAULT_OPSET = 18  # ScatterElements with reduction="min"/"max" needs 18
 ML_OPSET = 3  # ai.onnx.ml: LabelEncoder with int64 and string keys
 IR_VERSION = 8  # the IR of opset 18: loadable by onnxruntime >= 1.14
-DEFAULT_MAX_SESSION_LENGTH = 50
 INPUT_IDS, INPUT_K, INPUT_EXCLUDE = "item_ids", "k", "exclude_seen"
 OUTPUT_IDS, OUTPUT_SCORES, OUTPUT_FALLBACK = "top_ids", "top_scores", "fallback"
 PAD_INT, PAD_STR = -1, ""
@@ -482,7 +483,7 @@ def build_onnx_model(
 
 def _max_session_length(trained: Any, value: int | None) -> int:
     if value is None:
-        value = trained.train_config.max_session_length or DEFAULT_MAX_SESSION_LENGTH
+        value = inference_max_length(trained.train_config)
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ConfigError(f"max_session_length must be an integer >= 1, got {value!r}")
     return int(value)
@@ -558,8 +559,10 @@ def export_onnx(
     Args:
         model: a model directory (``sessionrec train --out``) or a
             :class:`sessionrec.train.TrainedModel`.
-        out_path: the ``.onnx`` file; written atomically (a temporary file renamed into
-            place), so an interrupted export leaves a previous file intact.
+        out_path: the ``.onnx`` file. Its SHA-256 goes into the ``manifest.json`` of its
+            directory (added to a model directory's), crash-safely
+            (:func:`sessionrec.artifacts.commit_files`): an interrupted export leaves a
+            previous file and manifest intact.
         opset: ONNX opset of the default domain (>= 18).
         item_table_dtype: ``"fp32"`` (reference), ``"fp16"`` or ``"int8"`` (see the module
             docstring for what each trades).
@@ -585,15 +588,16 @@ def export_onnx(
     )
     onnx.checker.check_model(onnx_model, full_check=True)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(f".{out_path.name}.{os.getpid()}.tmp")
-    try:
-        if optimize:
+    if optimize:
+        tmp = out_path.with_name(f".{out_path.name}.{os.getpid()}.tmp")
+        try:
             onnx_model = _optimize(onnx_model, tmp)
-            onnx.checker.check_model(onnx_model)
-        onnx.save(onnx_model, str(tmp))
-        os.replace(tmp, out_path)
-    finally:
-        tmp.unlink(missing_ok=True)
+        finally:
+            tmp.unlink(missing_ok=True)
+        onnx.checker.check_model(onnx_model)
+    commit_files(
+        out_path.parent, {out_path.name: lambda path: onnx.save(onnx_model, str(path))}, CONTRACT
+    )
     return out_path
 
 

@@ -25,6 +25,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from sessionrec.artifacts import read_manifest, verified_path
 from sessionrec.errors import ArtifactError, ConfigError
 
 __all__ = ["Recommendation", "NextItems", "SessionRecommender"]
@@ -100,20 +101,47 @@ class SessionRecommender:
         self._dtype: Any = np.int64 if self.id_kind == "int" else object
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str], threads: int | None = None) -> SessionRecommender:
+    def load(
+        cls,
+        path: str | os.PathLike[str],
+        threads: int | None = None,
+        *,
+        require_manifest: bool = False,
+    ) -> SessionRecommender:
         """Load an exported model.
 
+        When the file's directory has a ``manifest.json`` (``sessionrec export`` writes
+        one), the file is checked against it first: a modified file, or one of another
+        contract version, is refused.
+
         Args:
-            path: the ``.onnx`` file written by ``sessionrec export``.
+            path: the ``.onnx`` file written by ``sessionrec export``, or a directory
+                holding it as ``model.onnx``.
             threads: onnxruntime intra-op threads per call (``None``: onnxruntime's
                 default, one per physical core). Services that run many calls in parallel
                 usually want ``1``.
+            require_manifest: refuse a file without a manifest beside it (a service that
+                must never run an unverified file).
+
+        Raises:
+            ArtifactError: no such file, not a sessionrec ONNX model, or the file does not
+                match its manifest.
         """
         import onnxruntime as ort
 
         path = Path(path)
+        if path.is_dir():
+            path = path / "model.onnx"
         if not path.is_file():
             raise ArtifactError(f"{path}: no such model file (export one with `sessionrec export`)")
+        source = path  # the bytes to run: the file, or its committed .pending twin
+        if read_manifest(path.parent) is not None:
+            source = verified_path(path.parent, path.name, CONTRACT)
+        elif require_manifest:
+            raise ArtifactError(
+                f"{path}: no manifest.json beside it to verify it against (require_manifest=True); "
+                "deploy the manifest written by `sessionrec export` with the file"
+            )
         if threads is not None and (
             isinstance(threads, bool) or not isinstance(threads, Integral) or threads < 1
         ):
@@ -126,7 +154,7 @@ class SessionRecommender:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         try:
-            session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            session = ort.InferenceSession(str(source), options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own types for corrupt files
             raise ArtifactError(f"{path}: not a loadable ONNX model ({exc})") from None
         metadata = dict(session.get_modelmeta().custom_metadata_map)

@@ -14,7 +14,10 @@ A model directory holds::
     item_counts.npy  training clicks per item (popularity fallback, popularity bias)
     history.json     loss, samples/s and validation metrics per epoch
     metrics.json     validation metrics of the selected epoch and the test metrics
-    checkpoint.pt    the last epoch's full training state, for ``--resume``
+    manifest.json    SHA-256 and format of each file above (:mod:`sessionrec.artifacts`);
+                     loading refuses a file that does not match it
+    checkpoint.pt    the last epoch's full training state, for ``--resume`` (not listed in
+                     the manifest: it changes every epoch)
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import os
 import random
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,6 +39,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from sessionrec import __version__
+from sessionrec.artifacts import MANIFEST, commit_files, verified_path
 from sessionrec.data.dataset import SessionDataset, validation_split
 from sessionrec.data.sessions import Samples
 from sessionrec.data.vocab import ItemVocab
@@ -59,6 +64,9 @@ __all__ = [
 ]
 
 MODEL_FORMAT = "sessionrec.model/1"
+# the last clicks of a session a model reads when it recommends (unless trained with a
+# max_session_length): sessions longer than this lose their oldest clicks
+DEFAULT_MAX_SESSION_LENGTH = 50
 
 
 @dataclass(frozen=True)
@@ -153,6 +161,13 @@ CONFIGS: dict[str, tuple[dict[str, Any], TrainConfig]] = {
 }
 
 
+def inference_max_length(cfg: TrainConfig) -> int:
+    """How many of a session's last clicks the model reads when it recommends: the
+    training ``max_session_length``, else :data:`DEFAULT_MAX_SESSION_LENGTH`. Evaluation
+    (:func:`evaluate_model`) and the exported ONNX file both cut sessions to it."""
+    return cfg.max_session_length or DEFAULT_MAX_SESSION_LENGTH
+
+
 def lr_factor(cfg: TrainConfig, epoch: int) -> float:
     """The learning-rate multiplier of 0-based ``epoch``: ``lr_decay ** n_decays``.
 
@@ -224,6 +239,68 @@ def extends_vocab(model_ids: np.ndarray, data_vocab: ItemVocab) -> bool:
     )
 
 
+_ID_TABLES = ("embedding.weight", "item_repr.id_embedding.weight")  # [n_items, d]
+
+
+def _warm_start(model: SRGNN, vocab: ItemVocab, previous: TrainedModel) -> dict[str, Any]:
+    """Carry a previous model's weights into ``model`` (trained next on ``vocab``'s items)
+    (``Trainer.fit(warm_start=...)``, ``--warm-start``).
+
+    Every weight of the propagation and readout is copied; the id embedding of each item
+    of ``vocab`` that ``previous`` knows is copied to its new row; new items keep their
+    fresh initialisation (content vectors in a content model). The content encoder starts
+    afresh: category codes and text buckets are recomputed from each run's catalog.
+
+    Returns:
+        What happened: ``items_kept``, ``items_added`` and ``items_no_longer_seen``
+        (counts) with up to 20 example ids of the last two (JSON-ready).
+
+    Raises:
+        ConfigError: the architectures differ (a weight of another shape, or missing).
+    """
+    old_state = previous.model.state_dict()
+    old_ids_table = next((old_state[k] for k in _ID_TABLES if k in old_state), None)
+    new_state = model.state_dict()
+    updates: dict[str, torch.Tensor] = {}
+    for name, value in new_state.items():
+        if name.startswith(("content_encoder.", "catalog.", "item_repr.content_proj")) or (
+            name == "cold_mask"
+        ):
+            continue  # content: rebuilt from this run's catalog
+        if name in _ID_TABLES:
+            continue
+        old = old_state.get(name)
+        if old is None or old.shape != value.shape:
+            found = "missing" if old is None else f"of shape {tuple(old.shape)}"
+            raise ConfigError(
+                f"--warm-start: the previous model's {name!r} is {found}, this config's is "
+                f"{tuple(value.shape)}; warm-start with the same --config and --set options"
+            )
+        updates[name] = old
+    old_index = previous.vocab.index_of(vocab.ids.tolist())  # [n_new], -1: a new item
+    known = old_index >= 0
+    table_name = next(k for k in _ID_TABLES if k in new_state)
+    if old_ids_table is None or old_ids_table.shape[1] != new_state[table_name].shape[1]:
+        raise ConfigError("--warm-start: the previous model has no id table of this size")
+    table = new_state[table_name].clone()
+    table[torch.from_numpy(np.flatnonzero(known))] = old_ids_table[
+        torch.from_numpy(old_index[known])
+    ]
+    updates[table_name] = table
+    model.load_state_dict(updates, strict=False)
+    still_seen = np.zeros(len(previous.vocab), dtype=bool)
+    still_seen[old_index[known]] = True
+    added = vocab.ids[~known]
+    gone = previous.vocab.ids[~still_seen]
+    return {
+        "items_kept": int(known.sum()),
+        "items_added": int(len(added)),
+        "items_no_longer_seen": int(len(gone)),
+        "examples_added": added[:20].tolist(),
+        "examples_no_longer_seen": gone[:20].tolist(),
+    }
+
+
 def _seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
@@ -233,12 +310,6 @@ def _seed_everything(seed: int) -> None:
 def _atomic_torch_save(obj: Any, path: Path) -> None:
     tmp = path.with_name(path.name + ".tmp")
     torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
     os.replace(tmp, path)
 
 
@@ -269,12 +340,17 @@ def evaluate_model(
     progress: bool = False,
     desc: str = "evaluate",
     groups: dict[str, np.ndarray] | None = None,
+    max_length: int | None = DEFAULT_MAX_SESSION_LENGTH,
 ) -> dict[str, float | int]:
     """Full-catalogue metrics of ``model`` on ``samples`` (percent; see metrics.py).
 
     ``groups`` (name -> bool mask over items) adds the metrics of the samples whose
     target is in each group (``{name}_hr@K``, ...; see :class:`MetricAccumulator`).
+    Each prefix keeps its last ``max_length`` clicks, as the exported model does (pass
+    :func:`inference_max_length` of the training config; ``None``: no cut).
     """
+    if max_length is not None:
+        samples = samples.last_clicks(max_length)
     was_training = model.training
     model.eval()
     acc = MetricAccumulator(model.config.n_items, ks, item_counts, groups=groups)
@@ -315,9 +391,14 @@ class TrainedModel:
     data_fingerprint: str | None = None
 
     def save(self, directory: str | os.PathLike[str]) -> Path:
-        """Write the model directory (files written atomically, one by one)."""
+        """Write the model directory, crash-safely.
+
+        The files and their SHA-256 go into ``manifest.json``
+        (:func:`sessionrec.artifacts.commit_files`): a save killed half-way leaves the
+        previous model of ``directory`` loadable and unchanged. Files of the previous model
+        that this one does not write (an old ``model.onnx``) are removed.
+        """
         directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
         config = {
             "format": MODEL_FORMAT,
             "sessionrec_version": __version__,
@@ -325,44 +406,75 @@ class TrainedModel:
             "train": self.train_config.to_dict(),
             "data_fingerprint": self.data_fingerprint,
         }
-        _atomic_torch_save(self.model.state_dict(), directory / "model.pt")
-        self.vocab.save(directory / "vocab.json")
-        tmp = directory / "item_counts.npy.tmp"
-        with open(tmp, "wb") as fh:
-            np.save(fh, self.item_counts.astype(np.int64), allow_pickle=False)
-        os.replace(tmp, directory / "item_counts.npy")
-        _atomic_write_text(directory / "history.json", json.dumps(self.history, indent=2))
-        _atomic_write_text(directory / "metrics.json", json.dumps(self.metrics, indent=2))
-        _atomic_write_text(directory / "config.json", json.dumps(config, indent=2))
+        state = self.model.state_dict()
+        counts = self.item_counts.astype(np.int64)
+
+        def json_writer(obj: Any) -> Callable[[Path], None]:
+            return lambda path: path.write_text(json.dumps(obj, indent=2), encoding="utf-8")
+
+        def save_counts(path: Path) -> None:
+            with open(path, "wb") as fh:
+                np.save(fh, counts, allow_pickle=False)
+
+        commit_files(
+            directory,
+            {
+                "model.pt": lambda path: torch.save(state, path),
+                "vocab.json": self.vocab.save,
+                "item_counts.npy": save_counts,
+                "history.json": json_writer(self.history),
+                "metrics.json": json_writer(self.metrics),
+                "config.json": json_writer(config),
+            },
+            MODEL_FORMAT,
+            replace_listed=True,
+        )
         return directory
 
 
 def load_model(directory: str | os.PathLike[str]) -> TrainedModel:
-    """Load a model directory written by :meth:`TrainedModel.save` (no pickle)."""
+    """Load a model directory written by :meth:`TrainedModel.save` (no pickle).
+
+    Every file is checked against ``manifest.json`` first (SHA-256 and format).
+
+    Raises:
+        ArtifactError: not a model directory, a file missing, modified or of another format.
+    """
     directory = Path(directory)
-    config_path = directory / "config.json"
-    if not config_path.is_file():
+    if not (directory / "config.json").is_file() and not (directory / MANIFEST).is_file():
         raise ArtifactError(f"{directory}: not a sessionrec model (no config.json)")
-    config = json.loads(config_path.read_text())
+    paths = {
+        name: verified_path(directory, name, MODEL_FORMAT)
+        for name in (
+            "config.json",
+            "model.pt",
+            "vocab.json",
+            "item_counts.npy",
+            "history.json",
+            "metrics.json",
+        )
+    }
+    config = json.loads(paths["config.json"].read_text())
     if config.get("format") != MODEL_FORMAT:
         raise ArtifactError(
-            f"{config_path}: format {config.get('format')!r}, this sessionrec reads {MODEL_FORMAT!r}"
+            f"{paths['config.json']}: format {config.get('format')!r}, this sessionrec reads "
+            f"{MODEL_FORMAT!r}"
         )
     model = SRGNN(SRGNNConfig.from_dict(config["model"]))
     try:
-        state = torch.load(directory / "model.pt", map_location="cpu", weights_only=True)
+        state = torch.load(paths["model.pt"], map_location="cpu", weights_only=True)
     except Exception as exc:
         raise ArtifactError(f"{directory / 'model.pt'}: cannot be loaded ({exc})") from None
     model.load_state_dict(state)
     model.eval()
-    vocab = ItemVocab.load(directory / "vocab.json")
+    vocab = ItemVocab.load(paths["vocab.json"])
     if len(vocab) != model.config.n_items:
         raise ArtifactError(
             f"{directory}: vocabulary has {len(vocab)} items, the model {model.config.n_items}"
         )
-    counts = np.load(directory / "item_counts.npy", allow_pickle=False)
-    history = json.loads((directory / "history.json").read_text())
-    metrics = json.loads((directory / "metrics.json").read_text())
+    counts = np.load(paths["item_counts.npy"], allow_pickle=False)
+    history = json.loads(paths["history.json"].read_text())
+    metrics = json.loads(paths["metrics.json"].read_text())
     return TrainedModel(
         model,
         vocab,
@@ -372,6 +484,70 @@ def load_model(directory: str | os.PathLike[str]) -> TrainedModel:
         metrics,
         config.get("data_fingerprint"),
     )
+
+
+def init_distributed() -> tuple[int, int]:
+    """Join the process group ``torchrun`` describes (``WORLD_SIZE`` > 1 in the
+    environment), with the ``gloo`` backend (CPU). Returns ``(rank, world_size)``;
+    ``(0, 1)`` when not launched by ``torchrun``."""
+    import torch.distributed as dist
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and dist.is_available() and not dist.is_initialized():
+        dist.init_process_group(backend="gloo")
+    return _rank_and_world()
+
+
+def leave_distributed() -> None:
+    """Leave the process group (after training; a no-op in one process)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
+def _rank_and_world() -> tuple[int, int]:
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+class _TrainingStep(torch.nn.Module):
+    """The forward of a training step (logits of a batch) as one module, for
+    :class:`~torch.nn.parallel.DistributedDataParallel` to wrap."""
+
+    def __init__(self, model: SRGNN, bf16: bool) -> None:
+        super().__init__()
+        self.model = model
+        self.bf16 = bf16
+
+    def forward(self, graph: Any) -> torch.Tensor:
+        return _logits(self.model, graph, self.bf16)
+
+
+def _all_reduce_sum(*values: float) -> list[float]:
+    """Sums of ``values`` over the processes (the values themselves in one process)."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()):
+        return list(values)
+    t = torch.tensor(values, dtype=torch.float64)
+    dist.all_reduce(t)
+    return t.tolist()
+
+
+def _from_rank_zero(value: float) -> float:
+    """Rank 0's ``value`` on every process (so all stop and select alike)."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()):
+        return value
+    t = torch.tensor([value], dtype=torch.float64)
+    dist.broadcast(t, 0)
+    return float(t.item())
 
 
 class Trainer:
@@ -384,6 +560,12 @@ class Trainer:
         progress: tqdm bars on stderr.
         max_minutes: stop training (after the current step) past this wall time; the best
             checkpoint so far is kept and tested.
+
+    Launched by ``torchrun`` (:func:`init_distributed` called first), each process trains
+    on its share of every batch with :class:`~torch.nn.parallel.DistributedDataParallel`
+    (gradients averaged over the processes, so a step sees the whole ``batch_size``
+    batch, as in one process); every process validates, rank 0's score decides, and only
+    rank 0 writes checkpoints and the model.
     """
 
     def __init__(
@@ -397,7 +579,8 @@ class Trainer:
         self.model_config = model_config
         self.train_config = train_config or TrainConfig()
         self.out_dir = None if out_dir is None else Path(out_dir)
-        self.progress = progress
+        self.rank, self.world_size = _rank_and_world()
+        self.progress = progress and self.rank == 0
         self.max_minutes = max_minutes
 
     def _log(self, msg: str) -> None:
@@ -409,6 +592,7 @@ class Trainer:
         dataset: SessionDataset,
         resume: bool = False,
         catalog: ItemCatalog | None = None,
+        warm_start: TrainedModel | None = None,
     ) -> TrainedModel:
         """Train, select on validation (then refit on everything if asked), test once.
 
@@ -418,6 +602,8 @@ class Trainer:
             catalog: item content for a content model (``model_config`` from
                 :func:`with_catalog`), aligned to ``dataset.vocab``; its items without
                 training clicks get content-only vectors.
+            warm_start: a previous model to start from (:func:`warm_start`); what was
+                kept, added and no longer seen goes to ``metrics["warm_start"]``.
         """
         cfg = self.train_config
         vocab = _model_vocab(dataset, self.model_config, catalog)
@@ -436,6 +622,18 @@ class Trainer:
             # content only for the items this run never sees clicked (validation excluded)
             fit_counts = np.bincount(fit_sessions.items, minlength=self.model_config.n_items)
             model.set_catalog(catalog_tensors(catalog), torch.from_numpy(fit_counts == 0))
+        warm = None if warm_start is None else _warm_start(model, vocab, warm_start)
+        if warm is not None:
+            self._log(
+                f"warm start: {warm['items_kept']} items kept, {warm['items_added']} added, "
+                f"{warm['items_no_longer_seen']} of the previous model no longer seen"
+            )
+        step: torch.nn.Module = _TrainingStep(model, cfg.bf16_scoring)
+        if self.world_size > 1:
+            from torch.nn.parallel import DistributedDataParallel
+
+            # buffers (catalog features) are constant: no broadcast before each forward
+            step = DistributedDataParallel(step, forward_sync_buffers=False)
         optimizer = torch.optim.Adam(
             model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True
         )
@@ -472,6 +670,8 @@ class Trainer:
             # each epoch's order depends only on (seed, epoch): resumed runs replay it
             order = np.random.default_rng([cfg.seed, epoch]).permutation(len(train_samples))
             n_batches = math.ceil(len(order) / cfg.batch_size)
+            if self.world_size > 1 and len(order) % cfg.batch_size < self.world_size:
+                n_batches = len(order) // cfg.batch_size  # every process needs a share
             bar = tqdm(
                 total=len(order),
                 desc=f"epoch {epoch + 1}/{cfg.epochs}",
@@ -483,9 +683,10 @@ class Trainer:
             loss_sum, seen, t_epoch = 0.0, 0, time.monotonic()
             epoch_lr = optimizer.param_groups[0]["lr"]
             for b in range(n_batches):
-                batch = train_samples.select(order[b * cfg.batch_size : (b + 1) * cfg.batch_size])
+                share = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
+                batch = train_samples.select(share[self.rank :: self.world_size])
                 graph = session_graph_batch(batch, self.model_config.edge_weights)
-                logits = _logits(model, graph, cfg.bf16_scoring)
+                logits = step(graph)
                 loss = F.cross_entropy(
                     logits, torch.from_numpy(batch.targets), label_smoothing=cfg.label_smoothing
                 )
@@ -498,12 +699,14 @@ class Trainer:
                 if b % 50 == 0:
                     rate = seen / max(time.monotonic() - t_epoch, 1e-9)
                     bar.set_postfix(loss=f"{loss_sum / seen:.4f}", samples_s=f"{rate:.0f}")
-                if deadline is not None and time.monotonic() > deadline:
+                if deadline is not None and _from_rank_zero(time.monotonic() > deadline):
                     stopped_early = True
                     break
             bar.close()
             scheduler.step()
             epoch_seconds = time.monotonic() - t_epoch
+            loss_sum, seen = _all_reduce_sum(loss_sum, seen)
+            seen = int(seen)
             if valid is not None:
                 valid_metrics = evaluate_model(
                     model,
@@ -512,8 +715,9 @@ class Trainer:
                     bf16=cfg.bf16_scoring,
                     progress=self.progress,
                     desc="validate",
+                    max_length=inference_max_length(cfg),
                 )
-                score = _score(valid_metrics, cfg.select_metric)
+                score = _from_rank_zero(_score(valid_metrics, cfg.select_metric))
             else:
                 valid_metrics, score = None, float(epoch)  # no validation: the last epoch
             record = {
@@ -543,7 +747,7 @@ class Trainer:
                     else ""
                 )
             )
-            if checkpoint_path is not None:
+            if checkpoint_path is not None and self.rank == 0:
                 _atomic_torch_save(
                     {
                         "model": model.state_dict(),
@@ -567,8 +771,12 @@ class Trainer:
             "valid": next(h["valid"] for h in history if h["epoch"] == best_epoch + 1),
             "best_epoch": best_epoch + 1,
         }
+        if warm is not None:
+            selection["warm_start"] = warm
         if cfg.refit:
-            return self._refit(dataset, best_epoch + 1, history, selection, resume, catalog)
+            return self._refit(
+                dataset, best_epoch + 1, history, selection, resume, catalog, warm_start
+            )
         model.load_state_dict(best_state)
         test_metrics = evaluate_model(
             model,
@@ -578,6 +786,7 @@ class Trainer:
             bf16=cfg.bf16_scoring,
             progress=self.progress,
             desc="test",
+            max_length=inference_max_length(cfg),
         )
         metrics = {
             "test": test_metrics,
@@ -591,7 +800,7 @@ class Trainer:
         trained = TrainedModel(
             model, vocab, cfg, item_counts, history, metrics, dataset.fingerprint()
         )
-        if self.out_dir is not None:
+        if self.out_dir is not None and self.rank == 0:
             trained.save(self.out_dir)
         return trained
 
@@ -603,8 +812,10 @@ class Trainer:
         selection: dict[str, Any],
         resume: bool,
         catalog: ItemCatalog | None,
+        warm_start: TrainedModel | None,
     ) -> TrainedModel:
-        """Train a fresh model on all training sessions for the selected epoch count."""
+        """Train a fresh model (or one warm-started like the selection run) on all
+        training sessions for the selected epoch count."""
         cfg = replace(self.train_config, valid_fraction=0.0, refit=False, epochs=epochs)
         out = None if self.out_dir is None else self.out_dir / "refit"
         self._log(f"refit: {epochs} epoch(s) on all {len(dataset.train)} training sessions")
@@ -612,6 +823,7 @@ class Trainer:
             dataset,
             resume=resume and out is not None and (out / "checkpoint.pt").is_file(),
             catalog=catalog,
+            warm_start=warm_start,
         )
         for record in refit.history:
             record["phase"] = "refit"
@@ -624,6 +836,6 @@ class Trainer:
             "epochs_trained": len(refit.history),
             "train_seconds": float(sum(h["seconds"] for h in refit.history)),
         }
-        if self.out_dir is not None:
+        if self.out_dir is not None and self.rank == 0:
             refit.save(self.out_dir)
         return refit

@@ -143,6 +143,16 @@ def test_numeric_standardisation_by_hand() -> None:
     assert feature.values.dtype == np.float32
 
 
+def test_numbers_near_the_float64_limit_standardise_without_overflow() -> None:
+    # found by fuzzing: the sum of two 1e308 "prices" is inf, and gave NaN features
+    catalog = read_catalog(
+        pl.DataFrame({"item": [1, 2, 3], "x": [1e308, 1.7e308, None]}), numeric=["x"]
+    )
+    x = catalog.numeric["x"]
+    np.testing.assert_allclose(x.values, [-1.0, 1.0, 0.0])
+    assert x.mean == pytest.approx(1.35e308) and x.std == pytest.approx(0.35e308)
+
+
 def test_constant_numeric_column_keeps_std_one() -> None:
     catalog = read_catalog(pl.DataFrame({"item": [1, 2], "x": [3.0, 3.0]}), numeric=["x"])
     assert catalog.numeric["x"].std == 1.0

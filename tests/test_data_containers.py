@@ -36,6 +36,18 @@ def test_prefix_augmentation_keeps_the_last_clicks():
     assert samples.targets.tolist() == [2, 3, 4, 5]
 
 
+def test_last_clicks_cuts_every_prefix_from_its_start():
+    samples = Sessions.from_lists([[1, 2, 3, 4, 5], [7, 8]]).to_samples()
+    cut = samples.last_clicks(2)
+    assert [cut.prefix(i).tolist() for i in range(len(cut))] == [[1], [1, 2], [2, 3], [3, 4], [7]]
+    assert cut.targets.tolist() == [2, 3, 4, 5, 8]
+    assert cut.session_index.tolist() == [0, 0, 0, 0, 1]
+    assert samples.last_clicks(4) is samples  # nothing to cut: the same object
+    for bad in (0, -1, 2.0, True):
+        with pytest.raises(ConfigError, match="max_length"):
+            samples.last_clicks(bad)
+
+
 def test_select_and_padding():
     sessions = Sessions.from_lists([[1, 2], [3], [4, 5, 6]], times=[10.0, 30.0, 20.0])
     picked = sessions.select(np.array([2, 0]))

@@ -77,3 +77,18 @@ def test_node_cli_options_and_errors(tmp_path):
         timeout=120,
     )
     assert bad.returncode == 1 and "integers" in bad.stderr
+
+
+def test_node_client_refuses_a_tampered_file(tmp_path):
+    model = export_onnx(train_tiny("int", "srgnn"), tmp_path / "model.onnx")
+    data = bytearray(model.read_bytes())
+    data[-100] ^= 0xFF
+    model.write_bytes(bytes(data))
+    bad = subprocess.run(
+        [NODE, str(NODE_DIR / "recommend.js"), str(model)],
+        input=json.dumps({"sessions": [[]]}),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert bad.returncode == 1 and "SHA-256 differs" in bad.stderr

@@ -395,7 +395,7 @@ def test_a_failed_export_leaves_the_previous_file(tmp_path):
     with pytest.raises(ConfigError):
         export_onnx(trained, path, item_table_dtype="nope")
     assert path.read_bytes() == before
-    assert sorted(p.name for p in Path(tmp_path).iterdir()) == ["m.onnx"]
+    assert sorted(p.name for p in Path(tmp_path).iterdir()) == ["m.onnx", "manifest.json"]
 
 
 # -- real data --------------------------------------------------------------------------
@@ -446,3 +446,27 @@ def test_bench_latency_reports_its_keys(capsys):
     ):
         assert result[key] > 0, key
     assert result["n_items"] == 43_097 and result["dim"] == 100
+
+
+def test_pytorch_evaluation_and_onnx_read_the_same_last_clicks(tmp_path):
+    """One maximum session length for both paths: evaluate_model's hits on sessions of
+    up to 10,000 clicks are exactly the exported file's."""
+    from sessionrec.data.sessions import Samples
+    from sessionrec.train import DEFAULT_MAX_SESSION_LENGTH, evaluate_model, inference_max_length
+
+    trained = random_model("int", position_readout=True)
+    L = inference_max_length(trained.train_config)
+    assert L == DEFAULT_MAX_SESSION_LENGTH == 50
+    session = ort_session(export_onnx(trained, tmp_path / "m.onnx"))
+    rng = np.random.default_rng(0)
+    prefixes = [rng.integers(0, N_ITEMS, n).tolist() for n in (1, 49, 50, 51, 120, 10_000)]
+    targets = rng.integers(0, N_ITEMS, len(prefixes)).tolist()
+    samples = Samples.from_lists(prefixes, targets)
+    raw = [trained.vocab.ids[p].tolist() for p in prefixes]
+    top_ids, _, _ = run_onnx(session, pad_batch(raw, "int"), 10, exclude_seen=False)
+    onnx_hits = [trained.vocab.ids[t] in row for t, row in zip(targets, top_ids)]
+    metrics = evaluate_model(trained.model, samples, ks=(10,), max_length=L)
+    assert metrics["hr@10"] == pytest.approx(100 * np.mean(onnx_hits))
+    # the same as cutting the prefixes by hand
+    cut = Samples.from_lists([p[-L:] for p in prefixes], targets)
+    assert evaluate_model(trained.model, cut, ks=(10,), max_length=None) == metrics

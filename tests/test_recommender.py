@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import threading
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -18,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sessionrec import SessionRecommender
+from sessionrec.bench_load import concurrent_calls, service_sessions
 from sessionrec.errors import ArtifactError, ConfigError
 from sessionrec.onnx_export import export_onnx
 from sessionrec.recommender import NextItems, Recommendation
@@ -194,6 +194,40 @@ def test_any_input_gives_a_result_or_a_config_error(rec_int, clicks, k):
     assert not seen & set(result.ids)
 
 
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    array=st.one_of(
+        st.builds(
+            lambda dtype, shape, seed: (
+                np.random.default_rng(seed).integers(-3, 1100, size=shape).astype(dtype)
+            ),
+            st.sampled_from(["int8", "int16", "int32", "int64", "uint64", "float64", "bool"]),
+            st.one_of(
+                st.integers(0, 12), st.just(10_000), st.tuples(st.integers(0, 3), st.just(2))
+            ),
+            st.integers(0, 2**32 - 1),
+        ),
+        st.just(np.array(["1001", "x"])),
+        st.just(np.array([IDS[1], "x"], dtype=object)),
+    ),
+    k=st.one_of(st.integers(1, 60), st.just(10**30)),
+    batch=st.booleans(),
+)
+def test_numpy_sessions_of_any_dtype_give_a_result_or_a_config_error(rec_int, array, k, batch):
+    try:
+        results = (
+            rec_int.next_items_batch([array], k=k) if batch else [rec_int.next_items(array, k=k)]
+        )
+    except ConfigError:
+        return
+    assert array.ndim == 1 and (array.dtype.kind in "iuO" or array.size == 0)  # [] is a session
+    known = [int(c) for c in array.tolist() if c in IDS][-50:]
+    assert results[0].fallback == (not known)
+    assert len(results[0]) == min(k, N_ITEMS - len(set(known)))
+
+
 def test_load_errors(tmp_path, model_files):
     with pytest.raises(ArtifactError, match="no such model file"):
         SessionRecommender.load(tmp_path / "missing.onnx")
@@ -213,28 +247,35 @@ def test_load_errors(tmp_path, model_files):
 
 
 # -- concurrency ------------------------------------------------------------------------
-def test_thread_safe(rec_int):
-    rng = np.random.default_rng(0)
-    sessions = [rng.choice(IDS, size=int(rng.integers(0, 12))).tolist() for _ in range(64)]
-    expected = [rec_int.next_items(s, k=10).ids for s in sessions]
-    errors: list[BaseException] = []
-    mismatches = []
+def test_eight_threads_give_the_serial_answers(rec_int, rec_str):
+    """8 threads share one recommender: every call equals the serial call, bit for bit,
+    on real-looking, empty, unknown, repeated and 10,000-click sessions."""
+    for rec, ids in ((rec_int, IDS), (rec_str, SKUS)):
+        rng = np.random.default_rng(0)
+        real = [rng.choice(ids, size=int(rng.integers(1, 12))) for _ in range(64)]
+        sessions = service_sessions(real, np.asarray(ids))
+        result = concurrent_calls(rec, sessions, threads=8, calls=300, k=10)
+        assert result["errors"] == 0, result["first_errors"]
+        assert result["mismatches"] == 0 and result["calls"] == 2400
+        assert result["rss_mb_after"] > 0 and result["calls_per_s"] > 0
 
-    def worker(seed: int) -> None:
-        order = np.random.default_rng(seed).permutation(len(sessions) * 4) % len(sessions)
-        try:
-            for i in order:
-                if rec_int.next_items(sessions[i], k=10).ids != expected[i]:
-                    mismatches.append(i)
-        except BaseException as exc:  # noqa: BLE001 (reported below)
-            errors.append(exc)
 
-    threads = [threading.Thread(target=worker, args=(seed,)) for seed in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors and not mismatches
+def test_concurrent_calls_counts_mismatches_and_errors():
+    class Flaky:
+        """Answers differ after the serial pass; one input raises in the threads."""
+
+        def __init__(self):
+            self.n = 0
+
+        def next_items(self, clicks, k):
+            self.n += 1
+            if self.n > 2 and clicks == [2]:
+                raise RuntimeError("boom")
+            return ("answer", self.n > 2 and clicks == [1])
+
+    result = concurrent_calls(Flaky(), [[1], [2]], threads=2, calls=50)
+    assert result["mismatches"] > 0 and result["errors"] == 2
+    assert "RuntimeError: boom" in result["first_errors"][0]
 
 
 # -- torch-free -------------------------------------------------------------------------
@@ -277,7 +318,10 @@ print("attempts", attempts, "loaded", [m for m in sys.modules if m.split(".")[0]
         env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"},
     )
     assert out.returncode == 0, out.stderr
-    assert "serving ['sessionrec', 'sessionrec.errors', 'sessionrec.recommender']" in out.stdout
+    assert (
+        "serving ['sessionrec', 'sessionrec.artifacts', 'sessionrec.errors', 'sessionrec.recommender']"
+        in out.stdout
+    )
     assert "attempts [] loaded []" in out.stdout
 
 
@@ -296,6 +340,22 @@ def test_standalone_python_client_matches(model_files, rec_str):
         assert got == [w.to_dict() for w in want]
     with pytest.raises(ClientError):
         client.next_items([1, 2])
+
+
+def test_standalone_python_client_checks_the_manifest(tmp_path):
+    sys.path.insert(0, str(ROOT / "export" / "python"))
+    try:
+        from sessionrec_client import ClientError
+        from sessionrec_client import SessionRecommender as Client
+    finally:
+        sys.path.pop(0)
+    model = export_onnx(train_tiny("int", "srgnn"), tmp_path / "model.onnx")
+    assert Client(str(model)).n_items == N_ITEMS
+    data = bytearray(model.read_bytes())
+    data[-100] ^= 0xFF
+    model.write_bytes(bytes(data))
+    with pytest.raises(ClientError, match="SHA-256 differs"):
+        Client(str(model))
 
 
 def test_standalone_client_imports_no_sessionrec_or_torch(model_files):

@@ -165,3 +165,134 @@ def test_lr_schedule_paper_and_authors_code():
 def test_history_records_the_rate_each_epoch_trained_with(tiny_dataset):
     trained = _fit(tiny_dataset, epochs=4, patience=10, lr_decay_first=2, lr_decay_every=1)
     assert [h["lr"] for h in trained.history] == pytest.approx([0.01, 0.01, 1e-3, 1e-4])
+
+
+KILLED_TRAINING = """
+import os, signal, sys
+import torch.nn.functional as F
+import sessionrec.train as train
+from sessionrec.cli import main
+
+real_save, real_loss = train._atomic_torch_save, F.cross_entropy
+checkpoints, steps = [], []
+
+def save(obj, path):
+    real_save(obj, path)
+    checkpoints.append(path)
+
+def loss(*args, **kwargs):
+    if len(checkpoints) == 1:  # epoch 2, after epoch 1's checkpoint
+        steps.append(1)
+        if len(steps) == 4:  # the middle of the epoch: no clean-up, no final save
+            os.kill(os.getpid(), signal.SIGKILL)
+    return real_loss(*args, **kwargs)
+
+train._atomic_torch_save, F.cross_entropy = save, loss
+main(sys.argv[1:])
+"""
+
+
+def test_sigkill_mid_epoch_then_resume_ends_like_an_uninterrupted_run(tiny_dataset, tmp_path):
+    """`sessionrec train` killed with SIGKILL in the middle of epoch 2 resumes with
+    --resume from epoch 1's checkpoint and ends with the uninterrupted run's metrics."""
+    import signal
+    import subprocess
+    import sys
+
+    data = tiny_dataset.save(tmp_path / "data")
+    args = ["train", str(data), "--config", "default", "--epochs", "3", "--patience", "10"]
+    args += ["--batch-size", "32", "--lr", "0.01", "--quiet", "--threads", "1"]
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_TRAINING, *args, "--out", str(tmp_path / "killed")],
+        capture_output=True,
+        timeout=300,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()
+    assert not (tmp_path / "killed" / "metrics.json").exists()  # it died before the end
+    state = torch.load(tmp_path / "killed" / "checkpoint.pt", weights_only=True)
+    assert len(json.loads(state["history"])) == 1  # epoch 1 done, epoch 2 lost half-way
+
+    assert main([*args, "--out", str(tmp_path / "killed"), "--resume"]) == 0
+    assert main([*args, "--out", str(tmp_path / "whole")]) == 0
+    resumed = load_model(tmp_path / "killed")
+    whole = load_model(tmp_path / "whole")
+    assert len(resumed.history) == 3
+    for split in ("valid", "test"):
+        for key in ("hr@20", "mrr@20"):
+            assert resumed.metrics[split][key] == pytest.approx(whole.metrics[split][key])
+    for name, value in whole.model.state_dict().items():
+        torch.testing.assert_close(resumed.model.state_dict()[name], value)
+
+
+def _shifted(dataset, shift):
+    """The same sessions over items renamed ``id + shift``: ``shift`` items of the old
+    vocabulary are gone and ``shift`` new ones appear."""
+    from sessionrec.data.dataset import SessionDataset
+    from sessionrec.data.vocab import ItemVocab
+
+    return SessionDataset(dataset.train, dataset.test, ItemVocab(dataset.vocab.ids + shift))
+
+
+def test_warm_start_copies_known_items_and_reports_the_rest(tiny_dataset):
+    from sessionrec.nn.srgnn import SRGNN
+    from sessionrec.train import _warm_start
+
+    old = _fit(tiny_dataset, epochs=1)
+    new_data = _shifted(tiny_dataset, 5)  # ids 1005..1034; 1000..1004 gone, 1030..1034 new
+    model_config, _ = config_preset("srgnn", new_data.n_items)
+    fresh = SRGNN(model_config)
+    before = fresh.embedding.weight.detach().clone()
+    report = _warm_start(fresh, new_data.vocab, old)
+    assert report == {
+        "items_kept": 25,
+        "items_added": 5,
+        "items_no_longer_seen": 5,
+        "examples_added": [1030, 1031, 1032, 1033, 1034],
+        "examples_no_longer_seen": [1000, 1001, 1002, 1003, 1004],
+    }
+    old_table = old.model.embedding.weight.detach()
+    # new row i (id 1005 + i) is old row i + 5 for the 25 kept items
+    torch.testing.assert_close(fresh.embedding.weight[:25].detach(), old_table[5:])
+    torch.testing.assert_close(fresh.embedding.weight[25:].detach(), before[25:])  # new: fresh
+    for name, value in old.model.state_dict().items():
+        if name != "embedding.weight":
+            torch.testing.assert_close(fresh.state_dict()[name], value)
+
+
+def test_warm_start_needs_the_same_architecture(tiny_dataset):
+    from dataclasses import replace
+
+    from sessionrec.nn.srgnn import SRGNN
+    from sessionrec.train import _warm_start
+
+    old = _fit(tiny_dataset, epochs=1)
+    model_config, _ = config_preset("srgnn", tiny_dataset.n_items)
+    with pytest.raises(ConfigError, match="warm-start.*'conv.bias_in'.*same --config"):
+        _warm_start(SRGNN(replace(model_config, dim=32)), tiny_dataset.vocab, old)
+
+
+def test_warm_started_training_starts_where_the_old_model_was(tiny_dataset):
+    old = _fit(tiny_dataset, epochs=3)
+    new_data = _shifted(tiny_dataset, 2)
+    model_config, train_config = config_preset(
+        "srgnn", new_data.n_items, epochs=1, batch_size=32, lr=0.01
+    )
+    cold = Trainer(model_config, train_config, progress=False).fit(new_data)
+    warm = Trainer(model_config, train_config, progress=False).fit(new_data, warm_start=old)
+    assert warm.metrics["warm_start"]["items_kept"] == 28
+    assert "warm_start" not in cold.metrics
+    assert warm.history[0]["loss"] < 0.8 * cold.history[0]["loss"]
+    assert warm.metrics["valid"]["hr@20"] > 90
+
+
+def test_cli_train_warm_start(tiny_dataset, tmp_path, capsys):
+    data = tiny_dataset.save(tmp_path / "data")
+    common = [str(data), "--config", "srgnn", "--epochs", "1", "--quiet", "--json"]
+    assert main(["train", *common, "--out", str(tmp_path / "old")]) == 0
+    capsys.readouterr()
+    args = ["train", *common, "--out", str(tmp_path / "new")]
+    assert main([*args, "--warm-start", str(tmp_path / "old")]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["warm_start"]["items_kept"] == tiny_dataset.n_items
+    assert main([*args, "--warm-start", str(tmp_path / "missing")]) == 1
+    assert "not a sessionrec model" in capsys.readouterr().err

@@ -10,9 +10,35 @@
  * Item ids: the model's kind ("int" or "str"). Integer ids are JS numbers (safe integers)
  * or BigInts; ids beyond Number.MAX_SAFE_INTEGER come back as BigInt.
  */
+const crypto = require('crypto');
+const fs = require('fs');
+const nodePath = require('path');
 const ort = require('onnxruntime-node');
 
 const PAD = { int: -1n, str: '' };
+const CONTRACT = 'sessionrec.onnx/1';
+
+/**
+ * `path` checked against the manifest.json beside it, when there is one (../README.md):
+ * the file's SHA-256 and contract must match. Returns the file to load (its
+ * `.NAME.pending` twin while an export is committing).
+ */
+function verifiedPath(path) {
+  const manifestPath = nodePath.join(nodePath.dirname(path), 'manifest.json');
+  if (!fs.existsSync(manifestPath)) return path;
+  const name = nodePath.basename(path);
+  const entry = (JSON.parse(fs.readFileSync(manifestPath, 'utf8')).files || {})[name];
+  if (!entry) throw new Error(`${manifestPath} does not list ${name}`);
+  if (entry.format !== CONTRACT) {
+    throw new Error(`${path}: contract ${entry.format}, this client reads ${CONTRACT}`);
+  }
+  for (const candidate of [path, nodePath.join(nodePath.dirname(path), `.${name}.pending`)]) {
+    if (!fs.existsSync(candidate)) continue;
+    const digest = crypto.createHash('sha256').update(fs.readFileSync(candidate)).digest('hex');
+    if (digest === entry.sha256) return candidate;
+  }
+  throw new Error(`${path}: SHA-256 differs from ${manifestPath}: modified or corrupted`);
+}
 
 class SessionRecommender {
   constructor(session, idKind) {
@@ -22,7 +48,7 @@ class SessionRecommender {
 
   /** Load an exported model; `threads` = onnxruntime intra-op threads (default 1). */
   static async load(path, { threads = 1 } = {}) {
-    const session = await ort.InferenceSession.create(path, {
+    const session = await ort.InferenceSession.create(verifiedPath(path), {
       executionProviders: ['cpu'],
       graphOptimizationLevel: 'all', // the file holds standard ops; CPU fusions happen here
       intraOpNumThreads: threads,

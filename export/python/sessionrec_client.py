@@ -21,9 +21,11 @@ Command line (the same JSON as ``export/node/recommend.js``)::
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -34,6 +36,30 @@ CONTRACT = "sessionrec.onnx/1"
 
 class ClientError(ValueError):
     """Bad input or a file that is not a sessionrec model."""
+
+
+def verified_path(path: str) -> str:
+    """``path`` checked against the ``manifest.json`` beside it, when there is one
+    (export/README.md): the SHA-256 and the contract of the file must match. Returns the
+    file to load: ``path``, or its ``.NAME.pending`` twin while an export is committing."""
+    file = Path(path)
+    manifest_path = file.parent / "manifest.json"
+    if not manifest_path.is_file():
+        return path
+    entry = json.loads(manifest_path.read_text(encoding="utf-8")).get("files", {}).get(file.name)
+    if entry is None:
+        raise ClientError(f"{manifest_path} does not list {file.name!r}")
+    if entry.get("format") != CONTRACT:
+        raise ClientError(f"{path}: contract {entry.get('format')!r}, this client reads {CONTRACT}")
+    for candidate in (file, file.parent / f".{file.name}.pending"):
+        if candidate.is_file():
+            digest = hashlib.sha256()
+            with open(candidate, "rb") as fh:
+                while chunk := fh.read(1 << 20):
+                    digest.update(chunk)
+            if digest.hexdigest() == entry["sha256"]:
+                return str(candidate)
+    raise ClientError(f"{path}: SHA-256 differs from {manifest_path}: modified or corrupted")
 
 
 class SessionRecommender:
@@ -48,7 +74,8 @@ class SessionRecommender:
         if threads is not None:
             options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+        source = verified_path(path)
+        self.session = ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
         self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
         if self.metadata.get("contract") != CONTRACT:
             raise ClientError(f"{path}: not a sessionrec model (contract {CONTRACT})")

@@ -25,6 +25,7 @@ _GROUPS = (
     "sessionrec.cli.model_commands",  # train, evaluate
     "sessionrec.cli.bench_commands",  # bench ...
     "sessionrec.cli.export_commands",  # export, recommend
+    "sessionrec.cli.fit_commands",  # fit
     "sessionrec.cli.demo_commands",  # demo
 )
 

@@ -39,6 +39,21 @@ def _latency(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load(args: argparse.Namespace) -> int:
+    from sessionrec.bench_load import load_benchmark
+    from sessionrec.cli import print_json
+
+    result = load_benchmark(
+        args.path, threads=args.threads, calls=args.calls, n_sessions=args.sessions
+    )
+    if args.json:
+        print_json(result)
+    else:
+        for key, value in result.items():
+            print(f"{key:>32}: {value:.3f}" if isinstance(value, float) else f"{key:>32}: {value}")
+    return 0 if result["errors"] == 0 and result["mismatches"] == 0 else 1
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     bench = sub.add_parser("bench", help="speed benchmarks (ratios measured in one process)")
     kinds = bench.add_subparsers(dest="bench", metavar="BENCHMARK")
@@ -73,3 +88,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--item-table", choices=("fp32", "fp16", "int8"), default="fp32")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_latency)
+
+    p = kinds.add_parser(
+        "load",
+        help="one SessionRecommender called from many threads: same answers as serial "
+        "calls, throughput, memory before and after",
+    )
+    p.add_argument(
+        "--path",
+        help="Diginetica SR-GNN pickle folder (default: ../shared/datasets/diginetica; "
+        "synthetic sessions of similar lengths if absent)",
+    )
+    p.add_argument("--threads", type=int, default=8, help="calling threads (default 8)")
+    p.add_argument("--calls", type=int, default=10_000, help="calls per thread (default 10,000)")
+    p.add_argument("--sessions", type=int, default=2000, help="distinct real sessions in the pool")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_load)

@@ -31,6 +31,32 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "--json prints one JSON object (counts and the report) on stdout."
         ),
     )
+    add_prepare_arguments(p)
+    p.add_argument("--out", required=True, metavar="DIR", help="dataset folder to write")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.set_defaults(func=_prepare)
+
+    s = subparsers.add_parser(
+        "stats",
+        help="counts of a prepared dataset or a benchmark",
+        description=(
+            "Counts (train_sessions, test_sessions, items, train_samples, test_samples, ...) "
+            "of a folder written by `sessionrec prepare`, or of a published benchmark."
+        ),
+    )
+    s.add_argument("dir", nargs="?", metavar="DIR", help="a prepared dataset folder")
+    s.add_argument(
+        "--benchmark",
+        choices=("srgnn-pickle", "yoochoose-categories"),
+        help="a published benchmark",
+    )
+    s.add_argument("--path", metavar="DIR", help="the benchmark folder")
+    s.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    s.set_defaults(func=_stats)
+
+
+def add_prepare_arguments(p: argparse.ArgumentParser) -> None:
+    """``--clicks FILE`` and how to read it and apply the protocol (``prepare``, ``fit``)."""
     p.add_argument("--clicks", required=True, metavar="FILE", help="the clickstream dump")
     p.add_argument("--format", default="auto", choices=_FORMATS, help="dump layout (auto)")
     p.add_argument(
@@ -110,27 +136,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="start a new session after S seconds of inactivity",
     )
     p.add_argument("--separator", default=None, metavar="C", help="field separator (sniffed)")
-    p.add_argument("--out", required=True, metavar="DIR", help="dataset folder to write")
-    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-    p.set_defaults(func=_prepare)
-
-    s = subparsers.add_parser(
-        "stats",
-        help="counts of a prepared dataset or a benchmark",
-        description=(
-            "Counts (train_sessions, test_sessions, items, train_samples, test_samples, ...) "
-            "of a folder written by `sessionrec prepare`, or of a published benchmark."
-        ),
-    )
-    s.add_argument("dir", nargs="?", metavar="DIR", help="a prepared dataset folder")
-    s.add_argument(
-        "--benchmark",
-        choices=("srgnn-pickle", "yoochoose-categories"),
-        help="a published benchmark",
-    )
-    s.add_argument("--path", metavar="DIR", help="the benchmark folder")
-    s.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-    s.set_defaults(func=_stats)
 
 
 def _column_map(args: argparse.Namespace) -> Any:
@@ -151,10 +156,8 @@ def _column_map(args: argparse.Namespace) -> Any:
     )
 
 
-def _prepare(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from sessionrec.cli import print_json
+def prepare_from_args(args: argparse.Namespace, progress: bool = True) -> Any:
+    """The :class:`SessionDataset` of ``add_prepare_arguments``' options."""
     from sessionrec.data.protocol import ProtocolConfig, prepare
 
     config = ProtocolConfig(
@@ -168,19 +171,28 @@ def _prepare(args: argparse.Namespace) -> int:
     events = (
         [e.strip() for e in args.event_types.split(",") if e.strip()] if args.event_types else None
     )
-    if args.separator is not None:  # a shell passes a tab as the two characters "\t"
-        args.separator = {"\\t": "\t", "tab": "\t"}.get(args.separator, args.separator)
-    dataset = prepare(
+    separator = args.separator
+    if separator is not None:  # a shell passes a tab as the two characters "\t"
+        separator = {"\\t": "\t", "tab": "\t"}.get(separator, separator)
+    return prepare(
         args.clicks,
         config,
         format=args.format,
         columns=_column_map(args),
-        separator=args.separator,
+        separator=separator,
         on_bad_rows=args.on_bad_rows,
         event_types=events,
         session_gap_s=args.session_gap_s,
-        progress=True,
+        progress=progress,
     )
+
+
+def _prepare(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from sessionrec.cli import print_json
+
+    dataset = prepare_from_args(args)
     out = dataset.save(args.out)
     report = dataset.meta["report"]
     result = {

@@ -114,13 +114,54 @@ def set_threads(threads: int | None) -> None:
         pass
 
 
-def _train(args: argparse.Namespace) -> int:
-    from sessionrec.cli import print_json
+def add_training_arguments(p: argparse.ArgumentParser) -> None:
+    """The model config and training options (``train``, ``fit``)."""
+    p.add_argument("--config", default="default", help="srgnn (the paper) or default (tuned)")
+    p.add_argument("--epochs", type=int, help="maximum epochs")
+    p.add_argument("--max-minutes", type=float, help="stop training after this wall time")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--patience", type=int, help="epochs without validation gain before stopping")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--bf16", action="store_true", help="bf16 autocast for the item scoring")
+    p.add_argument(
+        "--valid-fraction",
+        type=float,
+        help="latest share of training sessions for validation (default 0.1); 0: no "
+        "validation, train exactly --epochs epochs on everything (an epoch count chosen on "
+        "validation before)",
+    )
+    p.add_argument(
+        "--refit",
+        action="store_true",
+        help="after selecting the epoch on validation, retrain on all training sessions",
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="NAME=VALUE",
+        help="override a model or training config field (repeatable), e.g. dropout=0.2 or "
+        "lr_decay_first=2",
+    )
+    p.add_argument(
+        "--warm-start",
+        metavar="MODEL_DIR",
+        help="start from a previous model: its weights, and the embeddings of the items it "
+        "knows; new items start fresh (from content with --catalog); items added and no "
+        "longer seen are reported",
+    )
+    p.add_argument("--threads", type=int, help="torch threads (default: all cores)")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted run from its last checkpoint",
+    )
+
+
+def trainer_from_args(args: argparse.Namespace, dataset: Any, catalog: Any, out: Any) -> Any:
+    """The :class:`Trainer` of ``add_training_arguments``' options for ``dataset``."""
     from sessionrec.train import Trainer, config_preset, with_catalog
 
-    set_threads(args.threads)
-    dataset = load_data_argument(args)
-    catalog = load_catalog_argument(args, dataset)
     overrides: dict[str, Any] = {
         "epochs": args.epochs,
         "batch_size": args.batch_size,
@@ -136,10 +177,35 @@ def _train(args: argparse.Namespace) -> int:
         model_config = with_catalog(model_config, catalog)
     if args.set:
         model_config, train_config = _apply_sets(args.set, model_config, train_config)
-    trainer = Trainer(
-        model_config, train_config, args.out, progress=not args.quiet, max_minutes=args.max_minutes
+    return Trainer(
+        model_config, train_config, out, progress=not args.quiet, max_minutes=args.max_minutes
     )
-    trained = trainer.fit(dataset, resume=args.resume, catalog=catalog)
+
+
+def warm_start_argument(args: argparse.Namespace) -> Any:
+    """The ``--warm-start`` model (loaded and verified), or ``None``."""
+    if not args.warm_start:
+        return None
+    from sessionrec.train import load_model
+
+    return load_model(args.warm_start)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from sessionrec.cli import print_json
+    from sessionrec.train import init_distributed, leave_distributed
+
+    rank, _ = init_distributed()  # torchrun: one process per share of each batch
+    set_threads(args.threads)
+    dataset = load_data_argument(args)
+    catalog = load_catalog_argument(args, dataset)
+    trainer = trainer_from_args(args, dataset, catalog, args.out)
+    trained = trainer.fit(
+        dataset, resume=args.resume, catalog=catalog, warm_start=warm_start_argument(args)
+    )
+    leave_distributed()
+    if rank != 0:
+        return 0  # rank 0 wrote the model and reports
     result = {"config": args.config, **trained.metrics}
     if args.json:
         print_json(result)
@@ -244,7 +310,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     import time
 
     from sessionrec.cli import print_json
-    from sessionrec.train import evaluate_model, extends_vocab, load_model
+    from sessionrec.train import evaluate_model, extends_vocab, inference_max_length, load_model
 
     set_threads(args.threads)
     if args.cold_items is not None:
@@ -267,6 +333,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         item_counts=trained.item_counts,
         bf16=args.bf16,
         progress=not args.quiet,
+        max_length=inference_max_length(trained.train_config),
     )
     metrics["seconds"] = time.perf_counter() - t0
     if args.json:
@@ -288,35 +355,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_data_arguments(p)
     add_catalog_arguments(p)
     p.add_argument("--out", required=True, help="model directory to write")
-    p.add_argument("--config", default="default", help="srgnn (the paper) or default (tuned)")
-    p.add_argument("--epochs", type=int, help="maximum epochs")
-    p.add_argument("--max-minutes", type=float, help="stop training after this wall time")
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--lr", type=float)
-    p.add_argument("--patience", type=int, help="epochs without validation gain before stopping")
-    p.add_argument("--seed", type=int)
-    p.add_argument("--bf16", action="store_true", help="bf16 autocast for the item scoring")
-    p.add_argument(
-        "--valid-fraction",
-        type=float,
-        help="latest share of training sessions for validation (default 0.1); 0: no "
-        "validation, train exactly --epochs epochs on everything (an epoch count chosen on "
-        "validation before)",
-    )
-    p.add_argument(
-        "--refit",
-        action="store_true",
-        help="after selecting the epoch on validation, retrain on all training sessions",
-    )
-    p.add_argument(
-        "--set",
-        action="append",
-        metavar="NAME=VALUE",
-        help="override a model or training config field (repeatable), e.g. dropout=0.2 or "
-        "lr_decay_first=2",
-    )
-    p.add_argument("--threads", type=int, help="torch threads (default: all cores)")
-    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    add_training_arguments(p)
     p.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_train)

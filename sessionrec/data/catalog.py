@@ -912,11 +912,16 @@ def read_catalog(
             values = numbers[c].to_numpy().astype(np.float64)
             missing = ~np.isfinite(values)
             present = values[~missing]
-            mean = float(present.mean()) if len(present) else 0.0
-            std = float(present.std()) if len(present) else 1.0
-            std = std if std > 0 else 1.0
-            scaled = np.where(missing, 0.0, (values - mean) / std).astype(np.float32)
-            catalog.numeric[c] = NumericFeature(scaled, missing, mean, std)
+            # standardise in units of the largest magnitude: sums of values near the
+            # float64 limit (1e300 as a "price") would overflow to inf, and give NaNs
+            unit = float(np.abs(present).max()) if len(present) else 1.0
+            unit = unit if unit > 0 else 1.0
+            mean = float((present / unit).mean()) if len(present) else 0.0
+            std = float((present / unit).std()) if len(present) else 0.0
+            scaled = np.where(missing, 0.0, (values / unit - mean) / (std or 1.0))
+            catalog.numeric[c] = NumericFeature(
+                scaled.astype(np.float32), missing, mean * unit, std * unit or 1.0
+            )
         else:
             catalog.vector[c] = VectorFeature(*vectors[c])
     return catalog

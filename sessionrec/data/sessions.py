@@ -233,6 +233,22 @@ class Samples:
             None if self.times is None else self.times[index],
         )
 
+    def last_clicks(self, max_length: int) -> Samples:
+        """Every prefix cut to its last ``max_length`` clicks (targets unchanged)."""
+        if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 1:
+            raise ConfigError(f"max_length must be an integer >= 1, got {max_length!r}")
+        lengths = self.lengths
+        if len(self) == 0 or lengths.max() <= max_length:
+            return self
+        from_end = np.repeat(self.offsets[1:], lengths) - np.arange(len(self.items)) - 1
+        return Samples(
+            self.items[from_end < max_length],
+            lengths_to_offsets(np.minimum(lengths, max_length)),
+            self.targets,
+            self.session_index,
+            self.times,
+        )
+
     def batches(self, batch_size: int) -> Iterator[Samples]:
         """Consecutive batches of at most ``batch_size`` samples."""
         for start in range(0, len(self), batch_size):

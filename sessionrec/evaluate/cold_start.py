@@ -100,7 +100,7 @@ def cold_start_experiment(
     from sessionrec.data.cold import hold_out_items, longtail_mask
     from sessionrec.evaluate.baselines import CategoryPopularity
     from sessionrec.evaluate.evaluation import evaluate_recommender
-    from sessionrec.train import Trainer, evaluate_model, with_catalog
+    from sessionrec.train import Trainer, evaluate_model, inference_max_length, with_catalog
 
     if model_config.content is not None:
         raise ConfigError("cold_start_experiment: give the id-only model config")
@@ -129,11 +129,23 @@ def cold_start_experiment(
     content = Trainer(content_config, train_config, progress=progress).fit(
         train_data, catalog=aligned
     )
-    metrics = evaluate_model(content.model, dataset.test, ks=ks, groups=groups)
+    metrics = evaluate_model(
+        content.model,
+        dataset.test,
+        ks=ks,
+        groups=groups,
+        max_length=inference_max_length(train_config),
+    )
     results["content"] = {**_summary(metrics, ks), "best_epoch": content.metrics["best_epoch"]}
 
     id_only = Trainer(model_config, train_config, progress=progress).fit(train_data)
-    metrics = evaluate_model(id_only.model, dataset.test, ks=ks, groups=vocab_groups)
+    metrics = evaluate_model(
+        id_only.model,
+        dataset.test,
+        ks=ks,
+        groups=vocab_groups,
+        max_length=inference_max_length(train_config),
+    )
     results["id_only"] = {**_summary(metrics, ks), "best_epoch": id_only.metrics["best_epoch"]}
 
     baseline = CategoryPopularity(category_codes(aligned, category_column)[:n_vocab])

@@ -1,0 +1,165 @@
+"""``sessionrec fit``: from a clickstream dump to a deployable model directory, one run.
+
+prepare -> train (selected on validation, early stopping) -> test -> export ONNX ->
+training report. The model directory then holds::
+
+    model.onnx       the exported model (export/README.md): what services load
+    model.pt, config.json, vocab.json, item_counts.npy, history.json, metrics.json
+                     the PyTorch model (``sessionrec evaluate --model``, ``export``)
+    report.json      per-epoch loss / rate / validation metrics, the selected epoch,
+                     validation and test metrics, the data report, step timings
+    training.png     loss and validation HR@20 / MRR@20 per epoch
+    manifest.json    SHA-256 and format of every file above
+
+Everything is built in a staging directory beside the model directory
+(``.NAME.fit``; training checkpoints live there, so ``--resume`` continues a killed
+run) and published in one commit at the end: until then the previous model stays in
+place, whole, and a service that loads it meanwhile sees the previous model or the new
+one, never a mix.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+
+def staging_directory(out: Path) -> Path:
+    """Where ``fit --out OUT`` builds the new model before publishing it."""
+    return out.parent / f".{out.name}.fit"
+
+
+def _fit(args: argparse.Namespace) -> int:
+    from sessionrec.artifacts import commit_files, publish_directory
+    from sessionrec.cli import print_json
+    from sessionrec.cli.data_commands import prepare_from_args
+    from sessionrec.cli.model_commands import (
+        load_catalog_argument,
+        set_threads,
+        trainer_from_args,
+        warm_start_argument,
+    )
+    from sessionrec.onnx_export import export_onnx
+    from sessionrec.train import init_distributed, leave_distributed
+    from sessionrec.training_report import REPORT_FORMAT, plot_history, report_json
+
+    out = Path(args.out)
+    staging = staging_directory(out)
+    if args.resume and not (staging / "checkpoint.pt").is_file():
+        from sessionrec.errors import ArtifactError
+
+        raise ArtifactError(
+            f"--resume: no interrupted fit of {out} to continue ({staging / 'checkpoint.pt'} "
+            "does not exist); run without --resume"
+        )
+
+    def log(message: str) -> None:  # stderr: stdout carries --json's object only
+        if rank == 0:
+            print(message, file=sys.stderr, flush=True)
+
+    rank, _ = init_distributed()  # torchrun: one process per share of each batch
+    set_threads(args.threads)
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    log(f"[1/4] preparing {args.clicks}")
+    dataset = prepare_from_args(args, progress=not args.quiet)
+    catalog = load_catalog_argument(args, dataset)
+    timings["prepare_s"] = time.perf_counter() - t0
+    stats = dataset.stats()
+    log(
+        f"      {stats['train_sessions']:,} training sessions, {stats['test_samples']:,} test "
+        f"samples, {stats['items']:,} items ({timings['prepare_s']:.0f} s)"
+    )
+
+    t = time.perf_counter()
+    log(f"[2/4] training SR-GNN ({args.config}) in {staging}")
+    trainer = trainer_from_args(args, dataset, catalog, staging)
+    trained = trainer.fit(
+        dataset, resume=args.resume, catalog=catalog, warm_start=warm_start_argument(args)
+    )
+    timings["train_s"] = time.perf_counter() - t
+    leave_distributed()
+    if rank != 0:
+        return 0  # rank 0 exports, reports and publishes
+    if "warm_start" in trained.metrics:
+        w = trained.metrics["warm_start"]
+        log(
+            f"      warm start from {args.warm_start}: {w['items_kept']:,} items kept, "
+            f"{w['items_added']:,} added, {w['items_no_longer_seen']:,} no longer seen "
+            "(examples in report.json)"
+        )
+    test = trained.metrics["test"]
+    log(
+        f"      best epoch {trained.metrics['best_epoch']}: test HR@20 {test['hr@20']:.2f}, "
+        f"MRR@20 {test['mrr@20']:.2f} ({timings['train_s']:.0f} s)"
+    )
+
+    t = time.perf_counter()
+    log("[3/4] exporting model.onnx")
+    export_onnx(trained, staging / "model.onnx")
+    timings["export_s"] = time.perf_counter() - t
+
+    log("[4/4] writing the training report")
+    timings["total_s"] = time.perf_counter() - t0
+    report = report_json(
+        trained.history,
+        trained.metrics,
+        config=args.config,
+        data={"source": str(args.clicks), **stats, "report": dataset.meta.get("report")},
+        timings=timings,
+    )
+    title = f"sessionrec fit {Path(args.clicks).name} ({args.config})"
+    commit_files(
+        staging,
+        {
+            "report.json": lambda path: path.write_text(report, encoding="utf-8"),
+            "training.png": lambda path: path.write_bytes(
+                plot_history(trained.history, title, trained.metrics.get("best_epoch"))
+            ),
+        },
+        REPORT_FORMAT,
+    )
+    publish_directory(staging, out)
+    shutil.rmtree(staging)
+
+    result: dict[str, Any] = {
+        "out": str(out),
+        "config": args.config,
+        "dataset": stats,
+        **trained.metrics,
+        "timings": timings,
+    }
+    if args.json:
+        print_json(result)
+    else:
+        log(
+            f"model in {out}: model.onnx for services, report.json and training.png "
+            f"({timings['total_s']:.0f} s in all)"
+        )
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from sessionrec.cli.data_commands import add_prepare_arguments
+    from sessionrec.cli.model_commands import add_catalog_arguments, add_training_arguments
+
+    p = sub.add_parser(
+        "fit",
+        help="clickstream dump -> deployable model directory (prepare, train, test, export, "
+        "report) in one run",
+        description="Prepare a clickstream dump, train an SR-GNN selected on validation "
+        "(early stopping), test it once, export it to ONNX and write a training report, "
+        "into one model directory. The previous model in --out stays whole until the new "
+        "one is published at the end.",
+    )
+    add_prepare_arguments(p)
+    add_catalog_arguments(p)
+    p.add_argument("--out", required=True, metavar="MODEL_DIR", help="model directory to write")
+    add_training_arguments(p)
+    p.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    p.add_argument("--quiet", action="store_true", help="plain log lines, no progress bars")
+    p.set_defaults(func=_fit)

@@ -1,0 +1,141 @@
+"""`sessionrec fit`: dump -> deployable model directory; a killed or failed fit keeps the
+previous model whole and resumes."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sessionrec import SessionRecommender
+from sessionrec.artifacts import read_manifest
+from sessionrec.cli import main
+from sessionrec.cli.fit_commands import staging_directory
+from sessionrec.train import load_model
+
+ROOT = Path(__file__).resolve().parents[1]
+CLICKS = ROOT / "data" / "synthetic" / "clicks.csv"
+FIT = ["fit", "--clicks", str(CLICKS), "--epochs", "3", "--patience", "10", "--quiet"]
+FIT += ["--threads", "1", "--batch-size", "64", "--lr", "0.003"]
+FILES = [
+    "config.json",
+    "history.json",
+    "item_counts.npy",
+    "metrics.json",
+    "model.onnx",
+    "model.pt",
+    "report.json",
+    "training.png",
+    "vocab.json",
+]
+
+
+def top(out: Path) -> list:
+    """Top 5 of a session of three known items, from the published ONNX file."""
+    session = load_model(out).vocab.ids[[0, 5, 9]].tolist()
+    result = SessionRecommender.load(out, require_manifest=True).next_items(session, k=5)
+    assert not result.fallback
+    return list(zip(result.ids, result.scores))
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("fit") / "model"
+    assert main([*FIT, "--out", str(out)]) == 0
+    return out
+
+
+def test_fit_writes_a_deployable_directory(fitted, capsys):
+    assert sorted(read_manifest(fitted)["files"]) == FILES
+    assert not staging_directory(fitted).exists()  # published, staging removed
+    report = json.loads((fitted / "report.json").read_text())
+    assert [h["epoch"] for h in report["history"]] == [1, 2, 3]
+    assert all(h["valid"]["hr@20"] > 0 and h["loss"] > 0 for h in report["history"])
+    assert report["metrics"]["test"] == load_model(fitted).metrics["test"]
+    assert report["data"]["source"] == str(CLICKS) and report["data"]["items"] > 0
+    assert set(report["timings"]) == {"prepare_s", "train_s", "export_s", "total_s"}
+    assert (fitted / "training.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert len(top(fitted)) == 5
+
+
+KILLED_FIT = """
+import os, signal, sys
+import torch.nn.functional as F
+import sessionrec.train as train
+from sessionrec.cli import main
+
+real_save, real_loss = train._atomic_torch_save, F.cross_entropy
+checkpoints, steps = [], []
+
+def save(obj, path):
+    real_save(obj, path)
+    checkpoints.append(path)
+
+def loss(*args, **kwargs):
+    if len(checkpoints) == 1:
+        steps.append(1)
+        if len(steps) == 10:  # epoch 2, mid-way
+            os.kill(os.getpid(), signal.SIGKILL)
+    return real_loss(*args, **kwargs)
+
+train._atomic_torch_save, F.cross_entropy = save, loss
+main(sys.argv[1:])
+"""
+
+
+def test_a_killed_fit_keeps_the_previous_model_and_resumes(fitted, tmp_path):
+    out = tmp_path / "model"
+    assert main([*FIT, "--out", str(out), "--epochs", "1"]) == 0  # yesterday's model
+    before = top(out)
+    before_manifest = read_manifest(out)
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_FIT, *FIT, "--out", str(out)],
+        capture_output=True,
+        timeout=600,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()
+    assert read_manifest(out) == before_manifest and top(out) == before  # untouched
+    assert (staging_directory(out) / "checkpoint.pt").is_file()
+
+    assert main([*FIT, "--out", str(out), "--resume"]) == 0
+    assert not staging_directory(out).exists()
+    resumed, whole = load_model(out), load_model(fitted)
+    assert len(resumed.history) == 3
+    for split in ("valid", "test"):
+        assert resumed.metrics[split]["hr@20"] == pytest.approx(whole.metrics[split]["hr@20"])
+        assert resumed.metrics[split]["mrr@20"] == pytest.approx(whole.metrics[split]["mrr@20"])
+    assert top(out) == top(fitted) != before
+
+
+def test_a_failed_fit_keeps_the_previous_model(fitted, tmp_path, capsys):
+    out = tmp_path / "model"
+    assert main([*FIT, "--out", str(out), "--epochs", "1"]) == 0
+    before = top(out)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("session_id,item_id,timestamp\n1,2,not-a-time\n")
+    assert main([*FIT, "--out", str(out), "--clicks", str(bad)]) == 1
+    assert "BadRowsError" in capsys.readouterr().err
+    assert top(out) == before
+
+
+def test_resume_without_an_interrupted_fit_is_a_clear_error(tmp_path, capsys):
+    assert main([*FIT, "--out", str(tmp_path / "m"), "--resume"]) == 1
+    assert "no interrupted fit" in capsys.readouterr().err
+
+
+def test_fit_warm_start_reports_the_items(fitted, tmp_path):
+    out = tmp_path / "model"
+    assert main([*FIT, "--out", str(out), "--epochs", "1", "--warm-start", str(fitted)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    n_items = report["data"]["items"]
+    assert report["metrics"]["warm_start"]["items_kept"] == n_items
+    assert report["metrics"]["warm_start"]["items_added"] == 0
+    # one warm epoch is already as good as the three the previous model was trained for
+    assert (
+        report["history"][0]["valid"]["hr@20"]
+        >= 0.95 * load_model(fitted).metrics["valid"]["hr@20"]
+    )
