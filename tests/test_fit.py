@@ -4,12 +4,10 @@ previous model whole and resumes."""
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from _killing import run_killed_mid_epoch
 
 from sessionrec import SessionRecommender
 from sessionrec.artifacts import read_manifest
@@ -62,42 +60,12 @@ def test_fit_writes_a_deployable_directory(fitted, capsys):
     assert len(top(fitted)) == 5
 
 
-KILLED_FIT = """
-import os, signal, sys
-import torch.nn.functional as F
-import sessionrec.train as train
-from sessionrec.cli import main
-
-real_save, real_loss = train._atomic_torch_save, F.cross_entropy
-checkpoints, steps = [], []
-
-def save(obj, path):
-    real_save(obj, path)
-    checkpoints.append(path)
-
-def loss(*args, **kwargs):
-    if len(checkpoints) == 1:
-        steps.append(1)
-        if len(steps) == 10:  # epoch 2, mid-way
-            os.kill(os.getpid(), signal.SIGKILL)
-    return real_loss(*args, **kwargs)
-
-train._atomic_torch_save, F.cross_entropy = save, loss
-main(sys.argv[1:])
-"""
-
-
 def test_a_killed_fit_keeps_the_previous_model_and_resumes(fitted, tmp_path):
     out = tmp_path / "model"
     assert main([*FIT, "--out", str(out), "--epochs", "1"]) == 0  # yesterday's model
     before = top(out)
     before_manifest = read_manifest(out)
-    killed = subprocess.run(
-        [sys.executable, "-c", KILLED_FIT, *FIT, "--out", str(out)],
-        capture_output=True,
-        timeout=600,
-    )
-    assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()
+    run_killed_mid_epoch([*FIT, "--out", str(out)], step=10)
     assert read_manifest(out) == before_manifest and top(out) == before  # untouched
     assert (staging_directory(out) / "checkpoint.pt").is_file()
 

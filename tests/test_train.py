@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from _killing import run_killed_mid_epoch
 
 from sessionrec.cli import main
 from sessionrec.errors import ArtifactError, ConfigError
@@ -121,6 +122,10 @@ def test_cli_train_then_evaluate(tiny_dataset, tmp_path, capsys):
     for key in ("hr@10", "hr@20", "mrr@10", "mrr@20", "ndcg@20", "coverage@20", "n_samples"):
         assert key in metrics
     assert metrics["hr@20"] == pytest.approx(trained["test"]["hr@20"])
+    # a trained model keeps its own catalog: a --catalog here would be ignored, so it is refused
+    args = ["evaluate", "--model", str(out), str(data), "--catalog", "items.csv", "--quiet"]
+    assert main(args) == 1
+    assert "--catalog is read by --cold-items only" in capsys.readouterr().err
 
 
 def test_cli_reports_missing_data_clearly(tmp_path, capsys):
@@ -167,47 +172,13 @@ def test_history_records_the_rate_each_epoch_trained_with(tiny_dataset):
     assert [h["lr"] for h in trained.history] == pytest.approx([0.01, 0.01, 1e-3, 1e-4])
 
 
-KILLED_TRAINING = """
-import os, signal, sys
-import torch.nn.functional as F
-import sessionrec.train as train
-from sessionrec.cli import main
-
-real_save, real_loss = train._atomic_torch_save, F.cross_entropy
-checkpoints, steps = [], []
-
-def save(obj, path):
-    real_save(obj, path)
-    checkpoints.append(path)
-
-def loss(*args, **kwargs):
-    if len(checkpoints) == 1:  # epoch 2, after epoch 1's checkpoint
-        steps.append(1)
-        if len(steps) == 4:  # the middle of the epoch: no clean-up, no final save
-            os.kill(os.getpid(), signal.SIGKILL)
-    return real_loss(*args, **kwargs)
-
-train._atomic_torch_save, F.cross_entropy = save, loss
-main(sys.argv[1:])
-"""
-
-
 def test_sigkill_mid_epoch_then_resume_ends_like_an_uninterrupted_run(tiny_dataset, tmp_path):
     """`sessionrec train` killed with SIGKILL in the middle of epoch 2 resumes with
     --resume from epoch 1's checkpoint and ends with the uninterrupted run's metrics."""
-    import signal
-    import subprocess
-    import sys
-
     data = tiny_dataset.save(tmp_path / "data")
     args = ["train", str(data), "--config", "default", "--epochs", "3", "--patience", "10"]
     args += ["--batch-size", "32", "--lr", "0.01", "--quiet", "--threads", "1"]
-    killed = subprocess.run(
-        [sys.executable, "-c", KILLED_TRAINING, *args, "--out", str(tmp_path / "killed")],
-        capture_output=True,
-        timeout=300,
-    )
-    assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()
+    run_killed_mid_epoch([*args, "--out", str(tmp_path / "killed")], step=4)
     assert not (tmp_path / "killed" / "metrics.json").exists()  # it died before the end
     state = torch.load(tmp_path / "killed" / "checkpoint.pt", weights_only=True)
     assert len(json.loads(state["history"])) == 1  # epoch 1 done, epoch 2 lost half-way

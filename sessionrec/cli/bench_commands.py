@@ -6,24 +6,34 @@ import argparse
 import sys
 
 
+def _print_result(result: dict, as_json: bool) -> None:
+    from sessionrec.cli import print_json
+
+    if as_json:
+        print_json(result)
+        return
+    for key, value in result.items():
+        print(f"{key:>32}: {value:.3f}" if isinstance(value, float) else f"{key:>32}: {value}")
+
+
+DIGINETICA_PATH_HELP = (
+    "Diginetica SR-GNN pickle folder (default: ../shared/datasets/diginetica; synthetic "
+    "sessions of similar lengths if absent)"
+)
+
+
 def _train_speed(args: argparse.Namespace) -> int:
     from sessionrec.bench import train_speed
-    from sessionrec.cli import print_json
     from sessionrec.cli.model_commands import set_threads
 
     set_threads(args.threads)
     result = train_speed(args.path, batch_size=args.batch_size, steps=args.steps)
-    if args.json:
-        print_json(result)
-    else:
-        for key, value in result.items():
-            print(f"{key:>32}: {value:.3f}" if isinstance(value, float) else f"{key:>32}: {value}")
+    _print_result(result, args.json)
     return 0
 
 
 def _latency(args: argparse.Namespace) -> int:
     from sessionrec.bench_latency import latency
-    from sessionrec.cli import print_json
 
     result = latency(
         args.path,
@@ -31,26 +41,17 @@ def _latency(args: argparse.Namespace) -> int:
         n_torch_sessions=args.torch_sessions,
         item_table_dtype=args.item_table,
     )
-    if args.json:
-        print_json(result)
-    else:
-        for key, value in result.items():
-            print(f"{key:>32}: {value:.3f}" if isinstance(value, float) else f"{key:>32}: {value}")
+    _print_result(result, args.json)
     return 0
 
 
 def _load(args: argparse.Namespace) -> int:
     from sessionrec.bench_load import load_benchmark
-    from sessionrec.cli import print_json
 
     result = load_benchmark(
         args.path, threads=args.threads, calls=args.calls, n_sessions=args.sessions
     )
-    if args.json:
-        print_json(result)
-    else:
-        for key, value in result.items():
-            print(f"{key:>32}: {value:.3f}" if isinstance(value, float) else f"{key:>32}: {value}")
+    _print_result(result, args.json)
     return 0 if result["errors"] == 0 and result["mismatches"] == 0 else 1
 
 
@@ -63,10 +64,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "train-speed",
         help="training step samples/s over the bare scoring floor (S @ E.T + CE + backward)",
     )
-    p.add_argument(
-        "--path",
-        help="Diginetica SR-GNN pickle folder (default: ../shared/datasets/diginetica; synthetic if absent)",
-    )
+    p.add_argument("--path", help=DIGINETICA_PATH_HELP)
     p.add_argument("--batch-size", type=int, default=100)
     p.add_argument("--steps", type=int, default=60, help="timed steps per measurement")
     p.add_argument("--threads", type=int)
@@ -78,11 +76,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="next_items latency of the exported model (1 thread) over the numpy scoring "
         "floor and PyTorch eager; batch-256 throughput on 1 and 2 threads",
     )
-    p.add_argument(
-        "--path",
-        help="Diginetica SR-GNN pickle folder (default: ../shared/datasets/diginetica; "
-        "synthetic sessions of similar lengths if absent)",
-    )
+    p.add_argument("--path", help=DIGINETICA_PATH_HELP)
     p.add_argument("--sessions", type=int, default=3000, help="sessions timed (one per call)")
     p.add_argument("--torch-sessions", type=int, default=500, help="sessions timed in PyTorch")
     p.add_argument("--item-table", choices=("fp32", "fp16", "int8"), default="fp32")
@@ -94,11 +88,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="one SessionRecommender called from many threads: same answers as serial "
         "calls, throughput, memory before and after",
     )
-    p.add_argument(
-        "--path",
-        help="Diginetica SR-GNN pickle folder (default: ../shared/datasets/diginetica; "
-        "synthetic sessions of similar lengths if absent)",
-    )
+    p.add_argument("--path", help=DIGINETICA_PATH_HELP)
     p.add_argument("--threads", type=int, default=8, help="calling threads (default 8)")
     p.add_argument("--calls", type=int, default=10_000, help="calls per thread (default 10,000)")
     p.add_argument("--sessions", type=int, default=2000, help="distinct real sessions in the pool")

@@ -317,6 +317,11 @@ def _evaluate(args: argparse.Namespace) -> int:
         return _cold_start(args)
     if not args.model:
         raise ConfigError("evaluate needs --model MODEL_DIR (or --cold-items with --catalog)")
+    if args.catalog:
+        raise ConfigError(
+            "--catalog is read by --cold-items only: a trained model keeps the catalog it was "
+            "trained with (in model.pt); drop --catalog, or add --cold-items F"
+        )
     trained = load_model(args.model)
     dataset = load_data_argument(args)
     if not extends_vocab(trained.vocab.ids, dataset.vocab):

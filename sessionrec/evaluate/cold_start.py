@@ -126,27 +126,22 @@ def cold_start_experiment(
     }
 
     content_config = with_catalog(replace(model_config, n_items=n_vocab), aligned)
-    content = Trainer(content_config, train_config, progress=progress).fit(
-        train_data, catalog=aligned
+    runs = (
+        ("content", content_config, aligned, groups),
+        ("id_only", model_config, None, vocab_groups),
     )
-    metrics = evaluate_model(
-        content.model,
-        dataset.test,
-        ks=ks,
-        groups=groups,
-        max_length=inference_max_length(train_config),
-    )
-    results["content"] = {**_summary(metrics, ks), "best_epoch": content.metrics["best_epoch"]}
-
-    id_only = Trainer(model_config, train_config, progress=progress).fit(train_data)
-    metrics = evaluate_model(
-        id_only.model,
-        dataset.test,
-        ks=ks,
-        groups=vocab_groups,
-        max_length=inference_max_length(train_config),
-    )
-    results["id_only"] = {**_summary(metrics, ks), "best_epoch": id_only.metrics["best_epoch"]}
+    for name, config, run_catalog, target_groups in runs:
+        trained = Trainer(config, train_config, progress=progress).fit(
+            train_data, catalog=run_catalog
+        )
+        metrics = evaluate_model(
+            trained.model,
+            dataset.test,
+            ks=ks,
+            groups=target_groups,
+            max_length=inference_max_length(train_config),
+        )
+        results[name] = {**_summary(metrics, ks), "best_epoch": trained.metrics["best_epoch"]}
 
     baseline = CategoryPopularity(category_codes(aligned, category_column)[:n_vocab])
     baseline.fit(train_data.train, n_vocab)
