@@ -287,7 +287,9 @@ def _warm_start(model: SRGNN, vocab: ItemVocab, previous: TrainedModel) -> dict[
         torch.from_numpy(old_index[known])
     ]
     updates[table_name] = table
-    model.load_state_dict(updates, strict=False)
+    # the whole state, this model's own buffers (catalog features) included: a partial
+    # state would leave CatalogFeatures without its tensors
+    model.load_state_dict({**new_state, **updates})
     still_seen = np.zeros(len(previous.vocab), dtype=bool)
     still_seen[old_index[known]] = True
     added = vocab.ids[~known]

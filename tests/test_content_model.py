@@ -271,3 +271,28 @@ def test_raw_diginetica_sample_with_its_categories(tmp_path, capsys):
     # the whole catalog (184,047 products) is recommendable; the sample clicked 309
     assert trained.model.config.n_items == 184_047
     assert trained.item_counts[:309].min() > 0 and trained.item_counts[309:].max() == 0
+
+
+def test_warm_start_of_a_content_model_keeps_id_parts_and_rebuilds_content():
+    """A content model warm-started from yesterday's: the id parts are carried over,
+    the content encoder (codes and buckets recomputed from today's catalog) is not."""
+    from sessionrec.train import _warm_start
+
+    data = _dataset()
+    catalog = read_catalog(_catalog_frame(extra=0)).align(data.vocab)
+    old = _fit(data, catalog, epochs=1)
+    config = old.model.config
+    model = SRGNN(config)
+    content_before = {k: v.clone() for k, v in model.content_encoder.state_dict().items()}
+    report = _warm_start(model, data.vocab, old)
+    assert report["items_kept"] == N and report["items_added"] == 0
+    torch.testing.assert_close(
+        model.item_repr.id_embedding.weight, old.model.item_repr.id_embedding.weight
+    )
+    for name, value in model.content_encoder.state_dict().items():
+        torch.testing.assert_close(value, content_before[name])  # untouched: its own
+    train_config = config_preset("default", N, epochs=1, batch_size=32)[1]
+    trained = Trainer(config, train_config, progress=False).fit(
+        data, catalog=catalog, warm_start=old
+    )
+    assert trained.metrics["warm_start"]["items_kept"] == N
