@@ -111,6 +111,26 @@ def test_item_representation_by_hand() -> None:
     )
 
 
+def test_mean_imputed_id_part_by_hand() -> None:
+    rep = ItemRepresentation(3, 2, 2, id_dropout=0.5, id_init="uniform", id_impute="mean")
+    with torch.no_grad():
+        rep.id_embedding.weight.copy_(torch.tensor([[1.0, 0.0], [3.0, 2.0], [9.0, 9.0]]))
+        rep.content_proj.weight.copy_(torch.tensor([[2.0, 0.0], [0.0, 3.0]]))
+    content = torch.tensor([[1.0, 1.0], [0.0, 1.0], [1.0, 0.0]])
+    rep.eval()
+    cold = torch.tensor([False, False, True])
+    # the cold item's id part is the mean of the clicked items' (1, 0) and (3, 2): (2, 1);
+    # its own row (9, 9) is never used. v = [e_0 + W c_0, e_1 + W c_1, (2, 1) + W c_2]
+    expected = torch.tensor([[3.0, 3.0], [3.0, 5.0], [4.0, 1.0]])
+    torch.testing.assert_close(rep(content, cold), expected)
+    # in training, a dropped item gets the mean too: with every id dropped, all rows are
+    # mean + W c
+    rep.train()
+    rep.id_dropout = 1.0
+    mean = torch.tensor([2.0, 1.0])
+    torch.testing.assert_close(rep(content, cold), mean + content @ rep.content_proj.weight.T)
+
+
 def test_id_dropout_in_training_only() -> None:
     torch.manual_seed(0)
     n = 4000
@@ -136,6 +156,8 @@ def test_item_representation_checks_its_arguments() -> None:
         ItemRepresentation(3, 2, 2, id_dropout=1.5)
     with pytest.raises(ValueError, match="id_init"):
         ItemRepresentation(3, 2, 2, id_init="ones")
+    with pytest.raises(ValueError, match="id_impute"):
+        ItemRepresentation(3, 2, 2, id_impute="median")
     with pytest.raises(ValueError, match="rows"):
         ItemRepresentation(3, 2, 2)(torch.zeros(4, 2))
 

@@ -83,6 +83,10 @@ class SRGNNConfig:
             every step and positives of none, their content-only vectors would learn that
             new items are never clicked (measured on the synthetic data with 10 % items
             held out: cold HR@20 3 % with them, 40-75 % without).
+        id_impute: with ``content``, what stands in for a missing id part (an item
+            without clicks, or a dropped one in training): ``"zero"`` or ``"mean"`` (the
+            mean id embedding of the items with clicks; see
+            :class:`~sessionrec.nn.content.ItemRepresentation`).
     """
 
     n_items: int
@@ -99,6 +103,7 @@ class SRGNNConfig:
     id_init: Literal["zeros", "uniform"] = "uniform"
     content_scale: float = 0.3
     cold_negatives: bool = False
+    id_impute: Literal["zero", "mean"] = "zero"
 
     def __post_init__(self) -> None:
         if self.n_items < 1:
@@ -113,6 +118,8 @@ class SRGNNConfig:
             )
         if not 0.0 <= self.id_dropout <= 1.0:
             raise ConfigError(f"id_dropout must be in [0, 1], got {self.id_dropout}")
+        if self.id_impute not in ("zero", "mean"):
+            raise ConfigError(f"id_impute must be 'zero' or 'mean', got {self.id_impute!r}")
         if self.content is not None:
             unknown = set(self.content) - set(_CONTENT_KEYS)
             if unknown:
@@ -178,7 +185,13 @@ class SRGNN(nn.Module):
         else:
             self.content_encoder = ContentEncoder(d, **config.content)
             self.item_repr = ItemRepresentation(
-                config.n_items, d, d, config.id_dropout, config.id_init, config.content_scale
+                config.n_items,
+                d,
+                d,
+                config.id_dropout,
+                config.id_init,
+                config.content_scale,
+                config.id_impute,
             )
             self.catalog = CatalogFeatures()
             # items without training clicks: content-only vectors (delta = 0)
