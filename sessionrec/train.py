@@ -604,7 +604,7 @@ class Trainer:
             catalog: item content for a content model (``model_config`` from
                 :func:`with_catalog`), aligned to ``dataset.vocab``; its items without
                 training clicks get content-only vectors.
-            warm_start: a previous model to start from (:func:`warm_start`); what was
+            warm_start: a previous model to start from (:func:`_warm_start`); what was
                 kept, added and no longer seen goes to ``metrics["warm_start"]``.
         """
         cfg = self.train_config

@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import sessionrec
+from sessionrec.artifacts import read_manifest
 
 
 def test_every_public_name_resolves():
@@ -46,4 +47,5 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
     assert result["results"]["sr-gnn (default)"]["hr@20"] > 2 * result["results"]["pop"]["hr@20"]
     assert len(result["next_items"]["items"]) == 5
     assert result["next_items"]["fallback"] is False
-    assert (tmp_path / "demo" / "model.onnx").is_file()
+    assert (tmp_path / "demo" / "model" / "model.onnx").is_file()
+    assert "model.onnx" in read_manifest(tmp_path / "demo" / "model")["files"]

@@ -78,7 +78,7 @@ def _demo(args: argparse.Namespace) -> int:
     }
     _log(f"[3/5] trained SR-GNN ({args.config}), best epoch {trained.metrics['best_epoch']}", quiet)
 
-    onnx_path = export_onnx(out / "model", out / "model.onnx")
+    onnx_path = export_onnx(out / "model", out / "model" / "model.onnx")  # beside its model
     _log(f"[4/5] exported {onnx_path}", quiet)
 
     recommender = SessionRecommender.load(onnx_path)
