@@ -84,7 +84,11 @@ class TrainConfig:
             first decay comes after 2 epochs, then every 3: ``lr_decay_first=2``.
         weight_decay: L2 penalty (Adam's ``weight_decay``).
         label_smoothing: cross-entropy label smoothing.
-        patience: stop after this many epochs without a better validation score.
+        patience: stop after this many epochs without progress on validation.
+        min_improvement: an epoch is progress when its selection score beats the score of
+            the last progress epoch by more than this (points of the summed metrics; 0:
+            any gain). The best-scoring epoch is kept either way. With a decayed rate the
+            score can creep up by hundredths per epoch; ``0.1`` stops such a run.
         valid_fraction: share of the latest training sessions held out for validation.
             ``0`` trains on every training session for exactly ``epochs`` epochs and keeps
             the last one: use it only with an epoch count chosen on validation before.
@@ -107,6 +111,7 @@ class TrainConfig:
     weight_decay: float = 1e-5
     label_smoothing: float = 0.0
     patience: int = 3
+    min_improvement: float = 0.0
     valid_fraction: float = 0.1
     refit: bool = False
     select_metric: tuple[str, ...] = ("hr@20", "mrr@20")
@@ -127,6 +132,8 @@ class TrainConfig:
             raise ConfigError(f"valid_fraction must be in [0, 1), got {self.valid_fraction}")
         if self.refit and self.valid_fraction == 0.0:
             raise ConfigError("refit needs a validation split (valid_fraction > 0) to select on")
+        if self.min_improvement < 0:
+            raise ConfigError(f"min_improvement must be >= 0, got {self.min_improvement}")
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ConfigError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
 
@@ -642,6 +649,7 @@ class Trainer:
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda e: lr_factor(cfg, e))
         history: list[dict[str, Any]] = []
         best_score, best_epoch, best_state = -math.inf, -1, None
+        progress_score, stale = -math.inf, 0  # early stopping (min_improvement)
         start_epoch = 0
         checkpoint_path = None if self.out_dir is None else self.out_dir / "checkpoint.pt"
         if self.out_dir is not None:
@@ -657,12 +665,13 @@ class Trainer:
             history = json.loads(ck["history"])
             best_score, best_epoch = float(ck["best_score"]), int(ck["best_epoch"])
             best_state = ck["best_model"]
+            progress_score = float(ck.get("progress_score", best_score))
+            stale = int(ck.get("stale", start_epoch - 1 - best_epoch))
             torch.manual_seed(cfg.seed + start_epoch)
             self._log(f"resumed after epoch {start_epoch} (best epoch {best_epoch + 1})")
 
         t0 = time.monotonic()
         deadline = None if self.max_minutes is None else t0 + 60.0 * self.max_minutes
-        stale = 0 if best_epoch < 0 else (start_epoch - 1 - best_epoch)
         stopped_early = False
         for epoch in range(start_epoch, cfg.epochs):
             if stale >= cfg.patience:
@@ -734,8 +743,10 @@ class Trainer:
             }
             history.append(record)
             if score > best_score:
-                best_score, best_epoch, stale = score, epoch, 0
+                best_score, best_epoch = score, epoch
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            if valid is None or score > progress_score + cfg.min_improvement:
+                progress_score, stale = score, 0
             else:
                 stale += 1
             self._log(
@@ -760,6 +771,8 @@ class Trainer:
                         "best_score": best_score,
                         "best_epoch": best_epoch,
                         "best_model": best_state,
+                        "progress_score": progress_score,
+                        "stale": stale,
                     },
                     checkpoint_path,
                 )

@@ -267,3 +267,15 @@ def test_cli_train_warm_start(tiny_dataset, tmp_path, capsys):
     assert result["warm_start"]["items_kept"] == tiny_dataset.n_items
     assert main([*args, "--warm-start", str(tmp_path / "missing")]) == 1
     assert "not a sessionrec model" in capsys.readouterr().err
+
+
+def test_min_improvement_stops_a_creeping_run_and_keeps_its_best_epoch(tiny_dataset):
+    creeping = _fit(tiny_dataset, epochs=8, patience=2, min_improvement=1000.0)
+    assert len(creeping.history) == 3  # epoch 1 is progress; 2 and 3 are not: stop
+    scores = [h["valid"]["hr@20"] + h["valid"]["mrr@20"] for h in creeping.history]
+    assert creeping.metrics["best_epoch"] == 1 + int(np.argmax(scores))
+    assert (
+        len(_fit(tiny_dataset, epochs=3, valid_fraction=0.0, min_improvement=1000.0).history) == 3
+    )
+    with pytest.raises(ConfigError, match="min_improvement"):
+        TrainConfig(min_improvement=-1.0)
