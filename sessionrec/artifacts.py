@@ -5,7 +5,7 @@ directory of an exported ``.onnx`` file) has a ``manifest.json``::
 
     {
       "manifest_version": 1,
-      "sessionrec_version": "0.4.0",
+      "sessionrec_version": "0.1.0",
       "files": {
         "model.pt":   {"format": "sessionrec.model/1", "sha256": "9f2c...", "bytes": 17240511},
         "model.onnx": {"format": "sessionrec.onnx/1",  "sha256": "41d0...", "bytes": 17391204}
@@ -116,7 +116,7 @@ def verified_path(directory: str | os.PathLike[str], name: str, fmt: str) -> Pat
     if manifest is None:
         raise ArtifactError(
             f"{directory}: no {MANIFEST}, so its files cannot be verified (written by a "
-            "sessionrec before 0.4, or copied without it); copy the whole directory, or "
+            "sessionrec without manifests, or copied without it); copy the whole directory, or "
             "train / export again"
         )
     entry = manifest["files"].get(name)

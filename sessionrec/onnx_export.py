@@ -31,7 +31,8 @@ nothing else (the contract, with examples, is ``export/README.md``):
    states, exactly as :func:`sessionrec.graph.graph_arrays` and the readout over click
    positions (repeats included) of :class:`sessionrec.nn.srgnn.SRGNN`;
 4. gated propagation, attention readout, scores against the whole item table;
-5. optionally (input ``exclude_seen``) the session's own items get score ``-inf``;
+5. the session's own items get the model's ``repeat_bonus`` added (once each), then,
+   optionally (input ``exclude_seen``), score ``-inf``;
 6. ``TopK`` with ``k`` clamped to ``[0, n_items]`` (ties: lower item index first);
 7. sessions without any known item get the popularity fallback, ``fallback = true``: the
    first ``k`` items of the training popularity ranking, scored with their share of the
@@ -425,6 +426,17 @@ def build_onnx_model(
         scores = g.op("Mul", g.op("Mul", dots, scale), s_scale)
     else:
         scores = g.op("MatMul", s_h, table_t)
+
+    # -- 5a. repeat bonus: + beta at the session's items, once each (max of the same
+    # value for an item clicked twice; pads give -inf, which max ignores) ------------
+    if cfg.repeat_bonus != 0.0:
+        boosted = g.op(
+            "Add",
+            g.op("GatherElements", scores, x_safe, axis=1),
+            c(float(cfg.repeat_bonus), dtype=np.float32),
+        )  # [B, W]
+        boosted = g.op("Where", mask, boosted, c(-np.inf, dtype=np.float32))
+        scores = g.op("ScatterElements", scores, x_safe, boosted, axis=1, reduction="max")
 
     # -- 5. exclude the session's items: min(score, -inf) at their indices ------------
     hide = g.op("And", mask, INPUT_EXCLUDE)  # [B, W]

@@ -60,6 +60,7 @@ __all__ = [
     "Trainer",
     "TrainedModel",
     "evaluate_model",
+    "calibrate_repeat_bonus",
     "load_model",
 ]
 
@@ -71,7 +72,7 @@ DEFAULT_MAX_SESSION_LENGTH = 50
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Optimisation and model-selection parameters.
+    r"""Optimisation and model-selection parameters.
 
     Attributes:
         epochs: maximum epochs.
@@ -85,6 +86,10 @@ class TrainConfig:
         weight_decay: L2 penalty (Adam's ``weight_decay``).
         label_smoothing: cross-entropy label smoothing.
         patience: stop after this many epochs without progress on validation.
+        repeat_bonus_grid: values of the model's ``repeat_bonus`` (:math:`\beta`, added
+            to the logits of the session's own items at evaluation) tried on validation
+            after training, the best kept (``()``: none tried, the config's value stays).
+            A refit inherits the selected value.
         min_improvement: an epoch is progress when its selection score beats the score of
             the last progress epoch by more than this (points of the summed metrics; 0:
             any gain). The best-scoring epoch is kept either way. With a decayed rate the
@@ -112,6 +117,7 @@ class TrainConfig:
     label_smoothing: float = 0.0
     patience: int = 3
     min_improvement: float = 0.0
+    repeat_bonus_grid: tuple[float, ...] = ()
     valid_fraction: float = 0.1
     refit: bool = False
     select_metric: tuple[str, ...] = ("hr@20", "mrr@20")
@@ -140,6 +146,7 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["select_metric"] = list(self.select_metric)
+        d["repeat_bonus_grid"] = list(self.repeat_bonus_grid)
         return d
 
     @classmethod
@@ -149,8 +156,9 @@ class TrainConfig:
         if unknown:
             raise ConfigError(f"unknown training config keys: {sorted(unknown)}")
         d = dict(d)
-        if "select_metric" in d:
-            d["select_metric"] = tuple(d["select_metric"])
+        for key in ("select_metric", "repeat_bonus_grid"):
+            if key in d:
+                d[key] = tuple(d[key])
         return cls(**d)
 
 
@@ -163,7 +171,7 @@ CONFIGS: dict[str, tuple[dict[str, Any], TrainConfig]] = {
     # ours: NISER normalisation, embedding dropout, reverse-position readout
     "default": (
         {"normalize": True, "temperature": 12.0, "dropout": 0.1, "position_readout": True},
-        TrainConfig(),
+        TrainConfig(repeat_bonus_grid=(0.0, 1.0, 2.0, 4.0, 8.0, 12.0)),
     ),
 }
 
@@ -334,8 +342,10 @@ def _logits(
     s_h = model.session_embedding(graph, table)
     if bf16:
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            return model.scores(s_h, table).float()
-    return model.scores(s_h, table)
+            logits = model.scores(s_h, table).float()
+    else:
+        logits = model.scores(s_h, table)
+    return model.add_repeat_bonus(logits, graph)  # evaluation only
 
 
 @torch.no_grad()
@@ -381,6 +391,53 @@ def evaluate_model(
     bar.close()
     model.train(was_training)
     return acc.result()
+
+
+@torch.no_grad()
+def calibrate_repeat_bonus(
+    model: SRGNN,
+    samples: Samples,
+    grid: tuple[float, ...],
+    select_metric: tuple[str, ...] = ("hr@20", "mrr@20"),
+    batch_size: int = 500,
+    max_length: int | None = DEFAULT_MAX_SESSION_LENGTH,
+) -> dict[str, Any]:
+    r"""The repeat bonus :math:`\beta` of ``grid`` that scores best on ``samples``.
+
+    Every :math:`\beta` ranks the same logits :math:`z_{bi} + \beta [i \in S_b]` (one
+    forward pass for the whole grid); the best sum of ``select_metric`` wins, ties to
+    the smaller :math:`\beta`.
+
+    Returns:
+        ``{"selected": beta, "valid": {str(beta): {"hr@20": ..., "mrr@20": ...}, ...}}``.
+    """
+    if max_length is not None:
+        samples = samples.last_clicks(max_length)
+    was_training = model.training
+    model.eval()
+    grid = tuple(sorted(set(float(b) for b in grid)))
+    ks = tuple(sorted({int(m.split("@")[1]) for m in select_metric} | {20}))
+    k_max = min(max(ks), model.config.n_items)
+    accs = {b: MetricAccumulator(model.config.n_items, ks) for b in grid}
+    table = model.item_table()
+    for batch in samples.batches(batch_size):
+        graph = session_graph_batch(batch, model.config.edge_weights)
+        logits = model.scores(model.session_embedding(graph, table), table)  # no bonus
+        seen = torch.zeros_like(logits)
+        seen[graph.batch, graph.x] = 1.0  # [B, n_items]
+        for b in grid:
+            top = torch.topk(logits + b * seen, k_max, dim=1).indices.numpy()
+            accs[b].update(top, batch.targets)
+    model.train(was_training)
+    results = {b: acc.result() for b, acc in accs.items()}
+    best = max(grid, key=lambda b: (_score(results[b], select_metric), -b))
+    return {
+        "selected": best,
+        "valid": {
+            str(b): {m: r[m] for m in ("hr@20", "mrr@20", *select_metric)}
+            for b, r in results.items()
+        },
+    }
 
 
 def _score(metrics: dict[str, float | int], names: tuple[str, ...]) -> float:
@@ -788,9 +845,29 @@ class Trainer:
         }
         if warm is not None:
             selection["warm_start"] = warm
+        if valid is not None and cfg.repeat_bonus_grid:
+            model.load_state_dict(best_state)
+            bonus = calibrate_repeat_bonus(
+                model,
+                valid,
+                cfg.repeat_bonus_grid,
+                cfg.select_metric,
+                cfg.eval_batch_size,
+                inference_max_length(cfg),
+            )
+            selection["repeat_bonus"] = bonus
+            model.config = replace(model.config, repeat_bonus=bonus["selected"])
+            self._log(f"repeat bonus: {bonus['selected']} (chosen on validation)")
         if cfg.refit:
             return self._refit(
-                dataset, best_epoch + 1, history, selection, resume, catalog, warm_start
+                dataset,
+                best_epoch + 1,
+                history,
+                selection,
+                resume,
+                catalog,
+                warm_start,
+                model.config.repeat_bonus,
             )
         model.load_state_dict(best_state)
         test_metrics = evaluate_model(
@@ -828,13 +905,15 @@ class Trainer:
         resume: bool,
         catalog: ItemCatalog | None,
         warm_start: TrainedModel | None,
+        repeat_bonus: float,
     ) -> TrainedModel:
         """Train a fresh model (or one warm-started like the selection run) on all
         training sessions for the selected epoch count."""
         cfg = replace(self.train_config, valid_fraction=0.0, refit=False, epochs=epochs)
         out = None if self.out_dir is None else self.out_dir / "refit"
         self._log(f"refit: {epochs} epoch(s) on all {len(dataset.train)} training sessions")
-        refit = Trainer(self.model_config, cfg, out, self.progress).fit(
+        model_config = replace(self.model_config, repeat_bonus=repeat_bonus)  # as selected
+        refit = Trainer(model_config, cfg, out, self.progress).fit(
             dataset,
             resume=resume and out is not None and (out / "checkpoint.pt").is_file(),
             catalog=catalog,

@@ -105,3 +105,25 @@ def test_position_readout_changes_with_order():
         b = model(session_graph_batch(Samples.from_lists([[3, 1, 2, 4]], [0])))
     assert not torch.allclose(a, b)
     assert np.isfinite(a.numpy()).all()
+
+
+def test_repeat_bonus_by_hand():
+    from dataclasses import replace
+
+    model = SRGNN(SRGNNConfig(n_items=5, dim=4, repeat_bonus=2.0))
+    graph = session_graph_batch(Samples.from_lists([[1, 2, 1], [3]], [0, 0]))
+    logits = torch.zeros(2, 5)
+    model.eval()
+    # + beta once per distinct item of each session: item 1, clicked twice, gets 2, not 4
+    expected = torch.tensor([[0.0, 2.0, 2.0, 0.0, 0.0], [0.0, 0.0, 0.0, 2.0, 0.0]])
+    torch.testing.assert_close(model.add_repeat_bonus(logits, graph), expected)
+    model.train()  # training never sees it
+    torch.testing.assert_close(model.add_repeat_bonus(logits, graph), logits)
+    model.eval()
+    model.config = replace(model.config, repeat_bonus=0.0)
+    torch.testing.assert_close(model.add_repeat_bonus(logits, graph), logits)
+    # forward adds it
+    with torch.no_grad():
+        plain = model(graph)
+        model.config = replace(model.config, repeat_bonus=2.0)
+        torch.testing.assert_close(model(graph), plain + expected)

@@ -470,3 +470,20 @@ def test_pytorch_evaluation_and_onnx_read_the_same_last_clicks(tmp_path):
     # the same as cutting the prefixes by hand
     cut = Samples.from_lists([p[-L:] for p in prefixes], targets)
     assert evaluate_model(trained.model, cut, ks=(10,), max_length=None) == metrics
+
+
+def test_repeat_bonus_in_the_exported_file(tmp_path):
+    trained = random_model("int", repeat_bonus=3.0)
+    session = ort_session(export_onnx(trained, tmp_path / "m.onnx"))
+    ids = raw_ids("int")
+    sessions = [[int(ids[i]) for i in s] for s in ([1, 2, 1], [7], [3, 4, 5, 6, 3])]
+    top_ids, top_scores, _ = run_onnx(session, pad_batch(sessions, "int"), N_ITEMS)
+    top_index = trained.vocab.index_of(top_ids.ravel().tolist()).reshape(top_ids.shape)
+    assert_top_k_matches(torch_scores(trained, sessions), top_index, top_scores)
+    # the seen items carry the bonus once: their scores are the plain model's + 3
+    plain = random_model("int", repeat_bonus=0.0)
+    base = torch_scores(plain, sessions)
+    boosted = torch_scores(trained, sessions)
+    for b, s in enumerate(sessions):
+        seen = sorted(set(trained.vocab.index_of(s).tolist()))
+        np.testing.assert_allclose(boosted[b, seen], base[b, seen] + 3.0, atol=1e-5)

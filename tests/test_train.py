@@ -279,3 +279,37 @@ def test_min_improvement_stops_a_creeping_run_and_keeps_its_best_epoch(tiny_data
     )
     with pytest.raises(ConfigError, match="min_improvement"):
         TrainConfig(min_improvement=-1.0)
+
+
+def test_repeat_bonus_is_chosen_on_validation():
+    from sessionrec.data.sessions import Samples
+    from sessionrec.nn.srgnn import SRGNN, SRGNNConfig
+    from sessionrec.train import calibrate_repeat_bonus
+
+    torch.manual_seed(0)
+    model = SRGNN(SRGNNConfig(n_items=40, dim=8))
+    rng = np.random.default_rng(0)
+    prefixes = [rng.choice(40, size=4, replace=False).tolist() for _ in range(200)]
+    repeats = Samples.from_lists(prefixes, [p[0] for p in prefixes])  # next = a seen item
+    fresh = Samples.from_lists(prefixes, [(p[0] + 1) % 40 for p in prefixes])
+    fresh = fresh.select(np.array([t not in p for p, t in zip(prefixes, fresh.targets)]))
+    grid = (0.0, 1.0, 100.0)
+    chosen = calibrate_repeat_bonus(model, repeats, grid)
+    assert chosen["selected"] > 0  # seen items first: every target in the top 20
+    assert chosen["valid"][str(chosen["selected"])]["hr@20"] == 100.0
+    assert chosen["valid"]["0.0"]["hr@20"] < 100.0
+    assert calibrate_repeat_bonus(model, fresh, grid)["selected"] == 0.0  # never helps
+    assert model.config.repeat_bonus == 0.0  # the caller decides what to keep
+
+
+def test_default_config_selects_a_repeat_bonus_and_the_refit_keeps_it(tiny_dataset, tmp_path):
+    model_config, train_config = config_preset(
+        "default", tiny_dataset.n_items, epochs=2, batch_size=32, lr=0.01, refit=True
+    )
+    assert train_config.repeat_bonus_grid  # the default config tries some
+    trained = Trainer(model_config, train_config, tmp_path, progress=False).fit(tiny_dataset)
+    chosen = trained.metrics["repeat_bonus"]["selected"]
+    assert chosen in train_config.repeat_bonus_grid
+    assert trained.model.config.repeat_bonus == chosen
+    assert load_model(tmp_path).model.config.repeat_bonus == chosen
+    assert config_preset("srgnn", 10)[1].repeat_bonus_grid == ()  # the paper's model: none

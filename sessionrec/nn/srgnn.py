@@ -83,6 +83,10 @@ class SRGNNConfig:
             every step and positives of none, their content-only vectors would learn that
             new items are never clicked (measured on the synthetic data with 10 % items
             held out: cold HR@20 3 % with them, 40-75 % without).
+        repeat_bonus: :math:`\beta`, added at evaluation to the logit of every item
+            already in the session (once per item): repeat-aware scoring. Chosen on
+            validation after training (``TrainConfig.repeat_bonus_grid``); training
+            itself never uses it.
         id_impute: with ``content``, what stands in for a missing id part (an item
             without clicks, or a dropped one in training): ``"zero"`` or ``"mean"`` (the
             mean id embedding of the items with clicks; see
@@ -104,6 +108,7 @@ class SRGNNConfig:
     content_scale: float = 0.3
     cold_negatives: bool = False
     id_impute: Literal["zero", "mean"] = "zero"
+    repeat_bonus: float = 0.0
 
     def __post_init__(self) -> None:
         if self.n_items < 1:
@@ -281,7 +286,18 @@ class SRGNN(nn.Module):
             logits = logits.masked_fill(self.cold_mask, float("-inf"))
         return logits
 
+    def add_repeat_bonus(self, logits: Tensor, graph: Batch) -> Tensor:
+        r"""``logits [B, n_items]`` plus :math:`\beta` (``config.repeat_bonus``) at the items
+        of each session, in evaluation mode: :math:`z_{bi} + \beta\,[i \in S_b]`. The
+        graph's nodes are the session's distinct items, so each gets it once."""
+        beta = self.config.repeat_bonus
+        if beta == 0.0 or self.training:
+            return logits
+        bonus = torch.full(graph.x.shape, beta, dtype=logits.dtype)  # [N_nodes]
+        return logits.index_put((graph.batch, graph.x), bonus, accumulate=True)
+
     def forward(self, graph: Batch) -> Tensor:
-        """Logits over every item, ``[B, n_items]``."""
+        """Logits over every item, ``[B, n_items]`` (with the repeat bonus in evaluation)."""
         table = self.item_table()  # once per step: normalising it is not free
-        return self.scores(self.session_embedding(graph, table), table)
+        logits = self.scores(self.session_embedding(graph, table), table)
+        return self.add_repeat_bonus(logits, graph)
