@@ -48,6 +48,7 @@ __all__ = [
     "publish_directory",
     "read_manifest",
     "verified_path",
+    "verified_paths",
 ]
 
 MANIFEST = "manifest.json"
@@ -96,20 +97,29 @@ def read_manifest(directory: str | os.PathLike[str]) -> dict[str, Any] | None:
 
 
 def verified_path(directory: str | os.PathLike[str], name: str, fmt: str) -> Path:
-    """The path of ``directory/name`` after checking it against the manifest.
+    """The path of ``directory/name`` after checking it against the manifest
+    (:func:`verified_paths` for one file)."""
+    return verified_paths(directory, {name: fmt})[name]
+
+
+def verified_paths(
+    directory: str | os.PathLike[str], formats: Mapping[str, str]
+) -> dict[str, Path]:
+    """The paths of the files ``formats`` names, each checked against the manifest (read
+    once).
 
     Args:
         directory: the artifact directory.
-        name: the file's name in it.
-        fmt: the format this reader understands (e.g. ``"sessionrec.model/1"``).
+        formats: file name -> the format this reader understands (e.g.
+            ``"sessionrec.model/1"``).
 
     Returns:
-        ``directory/name``, or its ``.pending`` twin when a commit was interrupted after
-        its manifest was written (the twin then holds the committed bytes).
+        name -> ``directory/name``, or its ``.pending`` twin when a commit was interrupted
+        after its manifest was written (the twin then holds the committed bytes).
 
     Raises:
-        ArtifactError: no manifest, the file is not listed, is missing, has another
-            format, or its SHA-256 differs from the manifest's.
+        ArtifactError: no manifest, a file is not listed, is missing, has another format,
+            or its SHA-256 differs from the manifest's.
     """
     directory = Path(directory)
     manifest = read_manifest(directory)
@@ -119,7 +129,13 @@ def verified_path(directory: str | os.PathLike[str], name: str, fmt: str) -> Pat
             "sessionrec without manifests, or copied without it); copy the whole directory, or "
             "train / export again"
         )
-    entry = manifest["files"].get(name)
+    return {
+        name: _verified_file(directory, name, fmt, manifest["files"].get(name))
+        for name, fmt in formats.items()
+    }
+
+
+def _verified_file(directory: Path, name: str, fmt: str, entry: dict[str, Any] | None) -> Path:
     if entry is None:
         raise ArtifactError(f"{directory / MANIFEST} does not list {name!r}; export or train again")
     if entry["format"] != fmt:
@@ -240,9 +256,8 @@ def publish_directory(
     manifest = read_manifest(staging)
     if manifest is None:
         raise ArtifactError(f"{staging}: nothing to publish (no {MANIFEST})")
-    sources = {
-        name: verified_path(staging, name, e["format"]) for name, e in manifest["files"].items()
-    }
+    formats = {name: e["format"] for name, e in manifest["files"].items()}
+    sources = verified_paths(staging, formats)
 
     def copier(source: Path) -> Callable[[Path], None]:
         return lambda path: shutil.copyfile(source, path)
@@ -250,6 +265,6 @@ def publish_directory(
     return commit_files(
         target,
         {name: copier(source) for name, source in sources.items()},
-        {name: e["format"] for name, e in manifest["files"].items()},
+        formats,
         replace_listed=True,
     )

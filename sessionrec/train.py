@@ -28,7 +28,7 @@ import os
 import random
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from sessionrec import __version__
-from sessionrec.artifacts import MANIFEST, commit_files, verified_path
+from sessionrec.artifacts import MANIFEST, commit_files, verified_paths
 from sessionrec.data.dataset import SessionDataset, validation_split
 from sessionrec.data.sessions import Samples
 from sessionrec.data.vocab import ItemVocab
@@ -65,6 +65,15 @@ __all__ = [
 ]
 
 MODEL_FORMAT = "sessionrec.model/1"
+# what TrainedModel.save writes and load_model reads (each listed in manifest.json)
+MODEL_FILES = (
+    "config.json",
+    "model.pt",
+    "vocab.json",
+    "item_counts.npy",
+    "history.json",
+    "metrics.json",
+)
 # the last clicks of a session a model reads when it recommends (unless trained with a
 # max_session_length): sessions longer than this lose their oldest clicks
 DEFAULT_MAX_SESSION_LENGTH = 50
@@ -333,7 +342,8 @@ def _atomic_torch_save(obj: Any, path: Path) -> None:
 def _logits(
     model: SRGNN, graph: Any, bf16: bool, table: torch.Tensor | None = None
 ) -> torch.Tensor:
-    """``[B, n_items]`` fp32 logits; with ``bf16`` the item-scoring matmul runs in bf16.
+    """``[B, n_items]`` fp32 logits, without the repeat bonus (training uses none; the
+    evaluation adds it); with ``bf16`` the item-scoring matmul runs in bf16.
 
     ``table``: the item table computed once for many batches (evaluation); in training it
     must be recomputed every step (``None``).
@@ -342,10 +352,43 @@ def _logits(
     s_h = model.session_embedding(graph, table)
     if bf16:
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            logits = model.scores(s_h, table).float()
-    else:
-        logits = model.scores(s_h, table)
-    return model.add_repeat_bonus(logits, graph)  # evaluation only
+            return model.scores(s_h, table).float()
+    return model.scores(s_h, table)
+
+
+def _evaluation_batches(
+    model: SRGNN,
+    samples: Samples,
+    batch_size: int,
+    bf16: bool,
+    max_length: int | None,
+    progress: bool = False,
+    desc: str = "evaluate",
+) -> Iterator[tuple[Samples, Any, torch.Tensor]]:
+    """``(batch, graph, logits)`` over ``samples`` in evaluation mode, logits without the
+    repeat bonus. Prefixes keep their last ``max_length`` clicks, as the exported model
+    does; the item table is computed once; the model's mode is restored at the end."""
+    if max_length is not None:
+        samples = samples.last_clicks(max_length)
+    was_training = model.training
+    model.eval()
+    bar = tqdm(
+        total=len(samples),
+        desc=desc,
+        unit="sample",
+        disable=not progress,
+        file=sys.stderr,
+        leave=False,
+    )
+    try:  # the callers run it under torch.no_grad()
+        table = model.item_table()  # [n_items, d], once: the weights do not change here
+        for batch in samples.batches(batch_size):
+            graph = session_graph_batch(batch, model.config.edge_weights)
+            yield batch, graph, _logits(model, graph, bf16, table)
+            bar.update(len(batch))
+    finally:
+        bar.close()
+        model.train(was_training)
 
 
 @torch.no_grad()
@@ -368,28 +411,13 @@ def evaluate_model(
     Each prefix keeps its last ``max_length`` clicks, as the exported model does (pass
     :func:`inference_max_length` of the training config; ``None``: no cut).
     """
-    if max_length is not None:
-        samples = samples.last_clicks(max_length)
-    was_training = model.training
-    model.eval()
     acc = MetricAccumulator(model.config.n_items, ks, item_counts, groups=groups)
     k_max = min(max(ks), model.config.n_items)
-    bar = tqdm(
-        total=len(samples),
-        desc=desc,
-        unit="sample",
-        disable=not progress,
-        file=sys.stderr,
-        leave=False,
-    )
-    table = model.item_table()  # [n_items, d], once: the weights do not change here
-    for batch in samples.batches(batch_size):
-        graph = session_graph_batch(batch, model.config.edge_weights)
-        logits = _logits(model, graph, bf16, table)
+    for batch, graph, logits in _evaluation_batches(
+        model, samples, batch_size, bf16, max_length, progress, desc
+    ):
+        logits = model.add_repeat_bonus(logits, graph)
         acc.update(torch.topk(logits, k_max, dim=1).indices.numpy(), batch.targets)
-        bar.update(len(batch))
-    bar.close()
-    model.train(was_training)
     return acc.result()
 
 
@@ -411,24 +439,14 @@ def calibrate_repeat_bonus(
     Returns:
         ``{"selected": beta, "valid": {str(beta): {"hr@20": ..., "mrr@20": ...}, ...}}``.
     """
-    if max_length is not None:
-        samples = samples.last_clicks(max_length)
-    was_training = model.training
-    model.eval()
     grid = tuple(sorted(set(float(b) for b in grid)))
     ks = tuple(sorted({int(m.split("@")[1]) for m in select_metric} | {20}))
     k_max = min(max(ks), model.config.n_items)
     accs = {b: MetricAccumulator(model.config.n_items, ks) for b in grid}
-    table = model.item_table()
-    for batch in samples.batches(batch_size):
-        graph = session_graph_batch(batch, model.config.edge_weights)
-        logits = model.scores(model.session_embedding(graph, table), table)  # no bonus
-        seen = torch.zeros_like(logits)
-        seen[graph.batch, graph.x] = 1.0  # [B, n_items]
+    for batch, graph, logits in _evaluation_batches(model, samples, batch_size, False, max_length):
         for b in grid:
-            top = torch.topk(logits + b * seen, k_max, dim=1).indices.numpy()
-            accs[b].update(top, batch.targets)
-    model.train(was_training)
+            ranked = model.add_repeat_bonus(logits, graph, beta=b)
+            accs[b].update(torch.topk(ranked, k_max, dim=1).indices.numpy(), batch.targets)
     results = {b: acc.result() for b, acc in accs.items()}
     best = max(grid, key=lambda b: (_score(results[b], select_metric), -b))
     return {
@@ -509,17 +527,7 @@ def load_model(directory: str | os.PathLike[str]) -> TrainedModel:
     directory = Path(directory)
     if not (directory / "config.json").is_file() and not (directory / MANIFEST).is_file():
         raise ArtifactError(f"{directory}: not a sessionrec model (no config.json)")
-    paths = {
-        name: verified_path(directory, name, MODEL_FORMAT)
-        for name in (
-            "config.json",
-            "model.pt",
-            "vocab.json",
-            "item_counts.npy",
-            "history.json",
-            "metrics.json",
-        )
-    }
+    paths = verified_paths(directory, dict.fromkeys(MODEL_FILES, MODEL_FORMAT))
     config = json.loads(paths["config.json"].read_text())
     if config.get("format") != MODEL_FORMAT:
         raise ArtifactError(

@@ -286,11 +286,11 @@ class SRGNN(nn.Module):
             logits = logits.masked_fill(self.cold_mask, float("-inf"))
         return logits
 
-    def add_repeat_bonus(self, logits: Tensor, graph: Batch) -> Tensor:
-        r"""``logits [B, n_items]`` plus :math:`\beta` (``config.repeat_bonus``) at the items
-        of each session, in evaluation mode: :math:`z_{bi} + \beta\,[i \in S_b]`. The
-        graph's nodes are the session's distinct items, so each gets it once."""
-        beta = self.config.repeat_bonus
+    def add_repeat_bonus(self, logits: Tensor, graph: Batch, beta: float | None = None) -> Tensor:
+        r"""``logits [B, n_items]`` plus :math:`\beta` (``config.repeat_bonus``, or ``beta``)
+        at the items of each session, in evaluation mode: :math:`z_{bi} + \beta\,[i \in
+        S_b]`. The graph's nodes are the session's distinct items, so each gets it once."""
+        beta = self.config.repeat_bonus if beta is None else beta
         if beta == 0.0 or self.training:
             return logits
         bonus = torch.full(graph.x.shape, beta, dtype=logits.dtype)  # [N_nodes]
