@@ -1,24 +1,29 @@
-"""Benchmark: prepare a generated 20-million-click CSV; report wall time and peak RSS.
+"""Benchmark: memory of prepare and training as the dump grows, in memory vs in shards.
 
-Generates a clickstream CSV (``session_id,item_id,timestamp``) in chunks of one million
-clicks, so the generator itself stays small, then runs ``sessionrec prepare`` on it in a
-subprocess and reports, as one JSON object on stdout:
+For each dump size (``--clicks``, default 2 and 20 million clicks) it generates a
+clickstream CSV (``session_id,item_id,timestamp``) in chunks of one million clicks, so
+the generator itself stays small, then runs, each in its own subprocess (its peak
+resident memory is that child's ``ru_maxrss``, from ``os.wait4``):
 
-- ``generate_s``: time to write the CSV; ``csv_bytes``: its size;
-- ``prepare_s``: wall time of ``sessionrec prepare`` (subprocess, start to exit);
-- ``peak_rss_mb``: the subprocess' peak resident memory (``ru_maxrss`` of the child);
-- the counts ``sessionrec prepare --json`` printed.
+- ``prepare``: ``sessionrec prepare`` (the whole dump in memory);
+- ``prepare_sharded``: ``sessionrec prepare --shard-clicks S`` (one shard at a time);
+- ``train_sharded`` (and ``train`` with ``--train-in-memory``): ``sessionrec train`` on
+  that dataset for ``--train-minutes`` minutes of one epoch (``--max-minutes``), then
+  validation and the test, which read every shard (no repeat-bonus grid).
 
-The target is a peak RSS under 3 GB: the text of the dump is scanned lazily and collected
-with polars' streaming engine, so only the canonical columns live in memory.
+It prints one JSON object: per size and step the wall time and peak RSS, and the counts
+of ``prepare --json``. "Bounded" means the sharded steps' peak RSS stays flat as the dump
+grows tenfold, while the in-memory ones grow with it.
 
 Usage (one thread, as on a shared machine)::
 
-    OMP_NUM_THREADS=1 POLARS_MAX_THREADS=1 python benchmarks/bench_ingest.py --threads 1
+    python benchmarks/bench_ingest.py --threads 1 --dir /tmp
 
 Clicks are synthetic: session lengths ``1 + Geometric(0.25)`` (mean 4), items drawn from a
 skewed (cubic) distribution over 200,000 ids, sessions starting uniformly over 60 days and
-clicks 0-5 minutes apart. Nothing is downloaded.
+clicks 0-5 minutes apart; the last 6 hours are the test set, 0.2 % of the training
+sessions validate (evaluation scores every item for each sample: the slow part, whose
+memory does not grow with the number of samples). Nothing is downloaded.
 """
 
 from __future__ import annotations
@@ -26,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -68,53 +72,94 @@ def generate(path: Path, n_clicks: int, n_items: int, seed: int) -> int:
     return next_session
 
 
+def run(command: list[str], env: dict[str, str], log: Path) -> tuple[float, float, str]:
+    """Run ``command``; ``(seconds, peak RSS in MB, stdout)``; stderr goes to ``log``."""
+    out = log.with_suffix(".out")
+    t0 = time.perf_counter()
+    with open(out, "w") as stdout, open(log, "w") as stderr:
+        proc = subprocess.Popen(command, env=env, stdout=stdout, stderr=stderr)
+        _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - t0
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.stderr.write(log.read_text()[-3000:])
+        raise SystemExit(f"failed: {' '.join(command)}")
+    return seconds, usage.ru_maxrss / 1024, out.read_text()  # ru_maxrss: KB on Linux
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clicks", type=int, default=20_000_000, help="clicks to generate")
+    parser.add_argument(
+        "--clicks", type=int, nargs="+", default=[2_000_000, 20_000_000], help="dump sizes"
+    )
     parser.add_argument("--items", type=int, default=200_000, help="distinct item ids")
-    parser.add_argument("--threads", type=int, default=1, help="POLARS_MAX_THREADS for prepare")
+    parser.add_argument("--shard-clicks", type=int, default=2_000_000, help="shard size")
+    parser.add_argument("--train-minutes", type=float, default=2.0, help="training time")
+    parser.add_argument(
+        "--train-in-memory", action="store_true", help="also train on the in-memory dataset"
+    )
+    parser.add_argument("--threads", type=int, default=1, help="threads of every step")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--dir", default=None, help="work folder (default: a temp dir)")
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory(prefix="sessionrec-bench-", dir=args.dir) as tmp:
-        csv = Path(tmp) / "clicks.csv"
-        t0 = time.perf_counter()
-        n_sessions = generate(csv, args.clicks, args.items, args.seed)
-        generate_s = time.perf_counter() - t0
-        print(f"generated {csv.stat().st_size / 1e9:.2f} GB in {generate_s:.1f}s", file=sys.stderr)
-
-        env = dict(os.environ)
-        threads = str(args.threads)
-        env.update(POLARS_MAX_THREADS=threads, OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads)
-        command = [
-            sys.executable, "-m", "sessionrec", "prepare",
-            "--clicks", str(csv), "--out", str(Path(tmp) / "prepared"), "--json",
-        ]  # fmt: skip
-        t0 = time.perf_counter()
-        done = subprocess.run(command, env=env, capture_output=True, text=True)
-        prepare_s = time.perf_counter() - t0
-        if done.returncode != 0:
-            print(done.stderr, file=sys.stderr)
-            return done.returncode
-        peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # KB on Linux
-        out = json.loads(done.stdout)
-        result = {
-            "clicks": args.clicks,
-            "sessions_generated": n_sessions,
-            "csv_bytes": csv.stat().st_size,
-            "threads": args.threads,
-            "generate_s": round(generate_s, 2),
-            "prepare_s": round(prepare_s, 2),
-            "peak_rss_mb": round(peak_kb / 1024, 1),
-            "target_peak_rss_mb": 3072,
-            "command": " ".join(["python", *command[1:]]).replace(tmp, "$TMP"),
-            **{k: out[k] for k in ("train_sessions", "test_sessions", "items",
-                                   "train_samples", "test_samples")},
-            "rows_read": out["report"]["ingest"]["rows_read"],
-            "duplicates_dropped": out["report"]["ingest"]["duplicates_dropped"],
-        }  # fmt: skip
-    print(json.dumps(result))
+    env = dict(os.environ)
+    threads = str(args.threads)
+    env.update(POLARS_MAX_THREADS=threads, OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads)
+    py = [sys.executable, "-m", "sessionrec"]
+    results: list[dict[str, object]] = []
+    for n_clicks in args.clicks:
+        with tempfile.TemporaryDirectory(prefix="sessionrec-bench-", dir=args.dir) as tmp:
+            work = Path(tmp)
+            csv = work / "clicks.csv"
+            t0 = time.perf_counter()
+            n_sessions = generate(csv, n_clicks, args.items, args.seed)
+            row: dict[str, object] = {
+                "clicks": n_clicks,
+                "sessions_generated": n_sessions,
+                "csv_bytes": csv.stat().st_size,
+                "generate_s": round(time.perf_counter() - t0, 1),
+            }
+            print(f"{n_clicks:,} clicks: {row['csv_bytes']:,} bytes", file=sys.stderr)
+            prepare = [*py, "prepare", "--clicks", str(csv), "--test-days", "0.25", "--json"]
+            # evaluation kept short: scoring every item of the catalogue for each sample
+            # is the slow part, and its memory does not depend on the number of samples
+            train = [
+                *py, "train", "--epochs", "1", "--max-minutes", str(args.train_minutes),
+                "--valid-fraction", "0.002", "--set", "repeat_bonus_grid=()",
+                "--threads", threads, "--quiet", "--json",
+            ]  # fmt: skip
+            steps = [
+                ("prepare", [*prepare, "--out", str(work / "memory")]),
+                (
+                    "prepare_sharded",
+                    [
+                        *prepare,
+                        "--out",
+                        str(work / "shards"),
+                        "--shard-clicks",
+                        str(args.shard_clicks),
+                    ],
+                ),  # fmt: skip
+                ("train_sharded", [*train, str(work / "shards"), "--out", str(work / "m1")]),
+            ]
+            if args.train_in_memory:
+                steps.append(("train", [*train, str(work / "memory"), "--out", str(work / "m2")]))
+            for name, command in steps:
+                seconds, peak_mb, stdout = run(command, env, work / f"{name}.log")
+                row[name] = {"seconds": round(seconds, 1), "peak_rss_mb": round(peak_mb, 1)}
+                print(f"  {name}: {seconds:.1f} s, peak RSS {peak_mb:.1f} MB", file=sys.stderr)
+                out = json.loads(stdout)
+                if name == "prepare_sharded":
+                    row["shards"] = out["report"]["protocol"]["shards"]
+                    for key in ("train_sessions", "items", "train_samples", "test_samples"):
+                        row[key] = out[key]
+                elif name.startswith("train"):
+                    row[name]["train_seconds"] = round(out["train_seconds"], 1)  # type: ignore[index]
+                    row[name]["test_hr@20"] = round(out["test"]["hr@20"], 2)  # type: ignore[index]
+            row["commands"] = [" ".join(["python", *c[1:]]).replace(tmp, "$TMP") for _, c in steps]
+            results.append(row)
+    print(json.dumps({"threads": args.threads, "shard_clicks": args.shard_clicks,
+                      "train_minutes": args.train_minutes, "runs": results}))  # fmt: skip
     return 0
 
 

@@ -31,7 +31,8 @@ nothing else (the contract, with examples, is ``export/README.md``):
    states, exactly as :func:`sessionrec.graph.graph_arrays` and the readout over click
    positions (repeats included) of :class:`sessionrec.nn.srgnn.SRGNN`;
 4. gated propagation, attention readout, scores against the whole item table;
-5. the session's own items get the model's ``repeat_bonus`` added (once each), then,
+5. a content model's items without training clicks get its ``new_item_offset`` added;
+   the session's own items get the model's ``repeat_bonus`` added (once each), then,
    optionally (input ``exclude_seen``), score ``-inf``;
 6. ``TopK`` with ``k`` clamped to ``[0, n_items]`` (ties: lower item index first);
 7. sessions without any known item get the popularity fallback, ``fallback = true``: the
@@ -427,7 +428,12 @@ def build_onnx_model(
     else:
         scores = g.op("MatMul", s_h, table_t)
 
-    # -- 5a. repeat bonus: + beta at the session's items, once each (max of the same
+    # -- 5a. new-item offset: + b at the items without training clicks ----------------
+    if cfg.new_item_offset != 0.0 and cfg.content is not None:
+        offset = (model.cold_mask.cpu().numpy() * cfg.new_item_offset).astype(np.float32)
+        scores = g.op("Add", scores, c(offset, "new_item_offset"))  # [B, N] + [N]
+
+    # -- 5b. repeat bonus: + beta at the session's items, once each (max of the same
     # value for an item clicked twice; pads give -inf, which max ignores) ------------
     if cfg.repeat_bonus != 0.0:
         boosted = g.op(

@@ -41,7 +41,7 @@ from tqdm.auto import tqdm
 from sessionrec import __version__
 from sessionrec.artifacts import MANIFEST, commit_files, verified_paths
 from sessionrec.data.dataset import SessionDataset, validation_split
-from sessionrec.data.sessions import Samples
+from sessionrec.data.sessions import ChunkedSamples, Samples, Sessions
 from sessionrec.data.vocab import ItemVocab
 from sessionrec.errors import ArtifactError, ConfigError
 from sessionrec.evaluate.metrics import MetricAccumulator
@@ -51,6 +51,7 @@ from sessionrec.nn.srgnn import SRGNN, SRGNNConfig
 
 if TYPE_CHECKING:
     from sessionrec.data.catalog import ItemCatalog
+    from sessionrec.data.shards import ShardedDataset
 
 __all__ = [
     "TrainConfig",
@@ -61,7 +62,11 @@ __all__ = [
     "TrainedModel",
     "evaluate_model",
     "calibrate_repeat_bonus",
+    "calibrate_new_item_offset",
     "load_model",
+    "resolve_device",
+    "init_distributed",
+    "leave_distributed",
 ]
 
 MODEL_FORMAT = "sessionrec.model/1"
@@ -77,6 +82,9 @@ MODEL_FILES = (
 # the last clicks of a session a model reads when it recommends (unless trained with a
 # max_session_length): sessions longer than this lose their oldest clicks
 DEFAULT_MAX_SESSION_LENGTH = 50
+#: Validation samples whose target is a new item (no clicks in the fit part) needed to
+#: choose the new-item offset on validation.
+MIN_NEW_ITEM_TARGETS = 20
 
 
 @dataclass(frozen=True)
@@ -99,6 +107,12 @@ class TrainConfig:
             to the logits of the session's own items at evaluation) tried on validation
             after training, the best kept (``()``: none tried, the config's value stays).
             A refit inherits the selected value.
+        new_item_offset_grid: values of a content model's ``new_item_offset`` (:math:`b`,
+            added to the logits of the items without training clicks at evaluation)
+            tried on validation after the repeat bonus, the best kept; only when at
+            least :data:`MIN_NEW_ITEM_TARGETS` validation samples have such an item as
+            target (items first clicked in the validation sessions are new to the
+            selection run), else the config's value stays. A refit inherits it.
         min_improvement: an epoch is progress when its selection score beats the score of
             the last progress epoch by more than this (points of the summed metrics; 0:
             any gain). The best-scoring epoch is kept either way. With a decayed rate the
@@ -112,6 +126,10 @@ class TrainConfig:
         select_metric: validation metric(s) that pick the checkpoint: their sum.
         max_session_length: keep only the last L clicks of each prefix (``None``: all).
         bf16_scoring: compute the item-scoring matmul under bf16 autocast.
+        device: where training and evaluation run: ``"cpu"``, ``"cuda"`` (under
+            ``torchrun``: the process's ``LOCAL_RANK`` GPU) or ``"auto"`` (CUDA when
+            available). The trained model comes back on the CPU (saving, export and
+            serving are CPU code).
         seed: seeds python, numpy and torch.
         eval_batch_size: samples per evaluation batch.
     """
@@ -127,11 +145,13 @@ class TrainConfig:
     patience: int = 3
     min_improvement: float = 0.0
     repeat_bonus_grid: tuple[float, ...] = ()
+    new_item_offset_grid: tuple[float, ...] = ()
     valid_fraction: float = 0.1
     refit: bool = False
     select_metric: tuple[str, ...] = ("hr@20", "mrr@20")
     max_session_length: int | None = None
     bf16_scoring: bool = False
+    device: str = "cpu"
     seed: int = 42
     eval_batch_size: int = 500
 
@@ -149,6 +169,8 @@ class TrainConfig:
             raise ConfigError("refit needs a validation split (valid_fraction > 0) to select on")
         if self.min_improvement < 0:
             raise ConfigError(f"min_improvement must be >= 0, got {self.min_improvement}")
+        if self.device not in ("cpu", "cuda", "auto"):
+            raise ConfigError(f"device must be 'cpu', 'cuda' or 'auto', got {self.device!r}")
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ConfigError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
 
@@ -156,6 +178,7 @@ class TrainConfig:
         d = asdict(self)
         d["select_metric"] = list(self.select_metric)
         d["repeat_bonus_grid"] = list(self.repeat_bonus_grid)
+        d["new_item_offset_grid"] = list(self.new_item_offset_grid)
         return d
 
     @classmethod
@@ -165,7 +188,7 @@ class TrainConfig:
         if unknown:
             raise ConfigError(f"unknown training config keys: {sorted(unknown)}")
         d = dict(d)
-        for key in ("select_metric", "repeat_bonus_grid"):
+        for key in ("select_metric", "repeat_bonus_grid", "new_item_offset_grid"):
             if key in d:
                 d[key] = tuple(d[key])
         return cls(**d)
@@ -180,7 +203,10 @@ CONFIGS: dict[str, tuple[dict[str, Any], TrainConfig]] = {
     # ours: NISER normalisation, embedding dropout, reverse-position readout
     "default": (
         {"normalize": True, "temperature": 12.0, "dropout": 0.1, "position_readout": True},
-        TrainConfig(repeat_bonus_grid=(0.0, 1.0, 2.0, 4.0, 8.0, 12.0)),
+        TrainConfig(
+            repeat_bonus_grid=(0.0, 1.0, 2.0, 4.0, 8.0, 12.0),
+            new_item_offset_grid=(-4.0, -2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0, 4.0),
+        ),
     ),
 }
 
@@ -231,7 +257,9 @@ def with_catalog(model_config: SRGNNConfig, catalog: ItemCatalog) -> SRGNNConfig
 
 
 def _model_vocab(
-    dataset: SessionDataset, model_config: SRGNNConfig, catalog: ItemCatalog | None
+    dataset: SessionDataset | ShardedDataset,
+    model_config: SRGNNConfig,
+    catalog: ItemCatalog | None,
 ) -> ItemVocab:
     """The model's item vocabulary, after checking data, catalog and config agree."""
     n = model_config.n_items
@@ -351,14 +379,14 @@ def _logits(
     table = model.item_table() if table is None else table
     s_h = model.session_embedding(graph, table)
     if bf16:
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        with torch.autocast(s_h.device.type, dtype=torch.bfloat16):
             return model.scores(s_h, table).float()
     return model.scores(s_h, table)
 
 
 def _evaluation_batches(
     model: SRGNN,
-    samples: Samples,
+    samples: Samples | ChunkedSamples,
     batch_size: int,
     bf16: bool,
     max_length: int | None,
@@ -367,9 +395,8 @@ def _evaluation_batches(
 ) -> Iterator[tuple[Samples, Any, torch.Tensor]]:
     """``(batch, graph, logits)`` over ``samples`` in evaluation mode, logits without the
     repeat bonus. Prefixes keep their last ``max_length`` clicks, as the exported model
-    does; the item table is computed once; the model's mode is restored at the end."""
-    if max_length is not None:
-        samples = samples.last_clicks(max_length)
+    does; the item table is computed once; the model's mode is restored at the end.
+    ``samples`` in chunks (a sharded dataset's) are read one chunk at a time."""
     was_training = model.training
     model.eval()
     bar = tqdm(
@@ -382,10 +409,13 @@ def _evaluation_batches(
     )
     try:  # the callers run it under torch.no_grad()
         table = model.item_table()  # [n_items, d], once: the weights do not change here
-        for batch in samples.batches(batch_size):
-            graph = session_graph_batch(batch, model.config.edge_weights)
-            yield batch, graph, _logits(model, graph, bf16, table)
-            bar.update(len(batch))
+        for chunk in samples.chunks():
+            if max_length is not None:
+                chunk = chunk.last_clicks(max_length)
+            for batch in chunk.batches(batch_size):
+                graph = session_graph_batch(batch, model.config.edge_weights).to(table.device)
+                yield batch, graph, _logits(model, graph, bf16, table)
+                bar.update(len(batch))
     finally:
         bar.close()
         model.train(was_training)
@@ -394,7 +424,7 @@ def _evaluation_batches(
 @torch.no_grad()
 def evaluate_model(
     model: SRGNN,
-    samples: Samples,
+    samples: Samples | ChunkedSamples,
     ks: tuple[int, ...] = (10, 20),
     batch_size: int = 500,
     item_counts: np.ndarray | None = None,
@@ -416,15 +446,38 @@ def evaluate_model(
     for batch, graph, logits in _evaluation_batches(
         model, samples, batch_size, bf16, max_length, progress, desc
     ):
-        logits = model.add_repeat_bonus(logits, graph)
-        acc.update(torch.topk(logits, k_max, dim=1).indices.numpy(), batch.targets)
+        logits = model.adjust(logits, graph)
+        acc.update(torch.topk(logits, k_max, dim=1).indices.cpu().numpy(), batch.targets)
     return acc.result()
+
+
+def _grid_results(
+    model: SRGNN,
+    samples: Samples | ChunkedSamples,
+    grid: tuple[float, ...],
+    adjust: Callable[[torch.Tensor, Any, float], torch.Tensor],
+    select_metric: tuple[str, ...],
+    batch_size: int,
+    max_length: int | None,
+    groups: dict[str, np.ndarray] | None = None,
+) -> dict[float, dict[str, float | int]]:
+    """Metrics of ``adjust(logits, graph, value)`` for every value of ``grid`` over
+    ``samples``: one forward pass for the whole grid."""
+    ks = tuple(sorted({int(m.split("@")[1]) for m in select_metric} | {20}))
+    k_max = min(max(ks), model.config.n_items)
+    accs = {v: MetricAccumulator(model.config.n_items, ks, groups=groups) for v in grid}
+    for batch, graph, logits in _evaluation_batches(model, samples, batch_size, False, max_length):
+        for v in grid:
+            ranked = adjust(logits, graph, v)
+            top = torch.topk(ranked, k_max, dim=1).indices.cpu().numpy()
+            accs[v].update(top, batch.targets)
+    return {v: acc.result() for v, acc in accs.items()}
 
 
 @torch.no_grad()
 def calibrate_repeat_bonus(
     model: SRGNN,
-    samples: Samples,
+    samples: Samples | ChunkedSamples,
     grid: tuple[float, ...],
     select_metric: tuple[str, ...] = ("hr@20", "mrr@20"),
     batch_size: int = 500,
@@ -433,26 +486,77 @@ def calibrate_repeat_bonus(
     r"""The repeat bonus :math:`\beta` of ``grid`` that scores best on ``samples``.
 
     Every :math:`\beta` ranks the same logits :math:`z_{bi} + \beta [i \in S_b]` (one
-    forward pass for the whole grid); the best sum of ``select_metric`` wins, ties to
-    the smaller :math:`\beta`.
+    forward pass for the whole grid; the model's ``new_item_offset`` applies); the best
+    sum of ``select_metric`` wins, ties to the smaller :math:`\beta`.
 
     Returns:
         ``{"selected": beta, "valid": {str(beta): {"hr@20": ..., "mrr@20": ...}, ...}}``.
     """
     grid = tuple(sorted(set(float(b) for b in grid)))
-    ks = tuple(sorted({int(m.split("@")[1]) for m in select_metric} | {20}))
-    k_max = min(max(ks), model.config.n_items)
-    accs = {b: MetricAccumulator(model.config.n_items, ks) for b in grid}
-    for batch, graph, logits in _evaluation_batches(model, samples, batch_size, False, max_length):
-        for b in grid:
-            ranked = model.add_repeat_bonus(logits, graph, beta=b)
-            accs[b].update(torch.topk(ranked, k_max, dim=1).indices.numpy(), batch.targets)
-    results = {b: acc.result() for b, acc in accs.items()}
+    results = _grid_results(
+        model,
+        samples,
+        grid,
+        lambda logits, graph, b: model.adjust(logits, graph, beta=b),
+        select_metric,
+        batch_size,
+        max_length,
+    )
     best = max(grid, key=lambda b: (_score(results[b], select_metric), -b))
     return {
         "selected": best,
         "valid": {
             str(b): {m: r[m] for m in ("hr@20", "mrr@20", *select_metric)}
+            for b, r in results.items()
+        },
+    }
+
+
+@torch.no_grad()
+def calibrate_new_item_offset(
+    model: SRGNN,
+    samples: Samples | ChunkedSamples,
+    grid: tuple[float, ...],
+    select_metric: tuple[str, ...] = ("hr@20", "mrr@20"),
+    batch_size: int = 500,
+    max_length: int | None = DEFAULT_MAX_SESSION_LENGTH,
+    min_new_targets: int = MIN_NEW_ITEM_TARGETS,
+) -> dict[str, Any]:
+    r"""The new-item offset :math:`b` of ``grid`` that scores best on ``samples``.
+
+    A content model's items without training clicks (``cold_mask``) get :math:`b` added
+    to their logits, :math:`z_{bi} + b\,[i \text{ new}]` (with the model's repeat
+    bonus); the best sum of ``select_metric`` over all samples wins, ties to the
+    :math:`b` nearest 0. The choice needs validation targets among the new items: with
+    fewer than ``min_new_targets`` of them, the model's value stays (``"selected":
+    None``): otherwise the grid's most negative :math:`b` would win by default and new
+    items would never be recommended.
+
+    Returns:
+        ``{"selected": b or None, "new_targets": n, "valid": {str(b): {"hr@20": ...,
+        "mrr@20": ..., "new_hr@20": ...}, ...}}``.
+    """
+    if model.catalog is None:
+        raise ConfigError("the new-item offset needs a content model (a catalog)")
+    grid = tuple(sorted(set(float(b) for b in grid)))
+    new = model.cold_mask.cpu().numpy()
+    results = _grid_results(
+        model,
+        samples,
+        grid,
+        lambda logits, graph, b: model.adjust(logits, graph, offset=b),
+        select_metric,
+        batch_size,
+        max_length,
+        groups={"new": new},
+    )
+    n_new = int(results[grid[0]]["new_n_samples"])
+    best = max(grid, key=lambda b: (_score(results[b], select_metric), -abs(b), b))
+    return {
+        "selected": best if n_new >= min_new_targets else None,
+        "new_targets": n_new,
+        "valid": {
+            str(b): {m: r[m] for m in ("hr@20", "mrr@20", *select_metric, "new_hr@20")}
             for b, r in results.items()
         },
     }
@@ -560,16 +664,52 @@ def load_model(directory: str | os.PathLike[str]) -> TrainedModel:
     )
 
 
-def init_distributed() -> tuple[int, int]:
+def resolve_device(name: str) -> torch.device:
+    """``"cpu"``, ``"cuda"`` or ``"auto"`` -> the device this process trains on: under
+    ``torchrun``, CUDA device ``LOCAL_RANK``.
+
+    Raises:
+        ConfigError: ``"cuda"`` without a CUDA build of torch and a GPU.
+    """
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cpu":
+        return torch.device("cpu")
+    if name != "cuda":
+        raise ConfigError(f"device must be 'cpu', 'cuda' or 'auto', got {name!r}")
+    if not torch.cuda.is_available():
+        raise ConfigError(
+            "device 'cuda': this torch has no CUDA device (a CPU build, or no GPU); use "
+            "--device cpu"
+        )
+    return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def init_distributed(device: str = "cpu") -> tuple[int, int]:
     """Join the process group ``torchrun`` describes (``WORLD_SIZE`` > 1 in the
-    environment), with the ``gloo`` backend (CPU). Returns ``(rank, world_size)``;
-    ``(0, 1)`` when not launched by ``torchrun``."""
+    environment): the ``nccl`` backend when ``device`` (as :func:`resolve_device`) is a
+    GPU, ``gloo`` on the CPU. Returns ``(rank, world_size)``; ``(0, 1)`` when not
+    launched by ``torchrun``."""
     import torch.distributed as dist
 
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1 and dist.is_available() and not dist.is_initialized():
-        dist.init_process_group(backend="gloo")
+        where = resolve_device(device)
+        if where.type == "cuda":
+            torch.cuda.set_device(where)
+            dist.init_process_group(backend="nccl", device_id=where)
+        else:
+            dist.init_process_group(backend="gloo")
     return _rank_and_world()
+
+
+def _collective_device() -> torch.device:
+    """Where tensors of collectives live: the GPU under nccl, else the CPU."""
+    import torch.distributed as dist
+
+    if dist.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
 
 
 def leave_distributed() -> None:
@@ -608,7 +748,7 @@ def _all_reduce_sum(*values: float) -> list[float]:
 
     if not (dist.is_available() and dist.is_initialized()):
         return list(values)
-    t = torch.tensor(values, dtype=torch.float64)
+    t = torch.tensor(values, dtype=torch.float64, device=_collective_device())
     dist.all_reduce(t)
     return t.tolist()
 
@@ -619,9 +759,105 @@ def _from_rank_zero(value: float) -> float:
 
     if not (dist.is_available() and dist.is_initialized()):
         return value
-    t = torch.tensor([value], dtype=torch.float64)
+    t = torch.tensor([value], dtype=torch.float64, device=_collective_device())
     dist.broadcast(t, 0)
     return float(t.item())
+
+
+class _TrainingData:
+    """The training samples of each epoch, the validation samples and the counts the
+    trainer needs, from a dataset in memory or in shards (:func:`_training_data`).
+
+    Attributes:
+        valid: validation samples (``None`` without a validation split).
+        item_counts: int64 ``[n_items]`` clicks per item over all training sessions.
+        fit_counts: the same over the sessions trained on (validation excluded).
+        n_fit_samples: training samples per epoch.
+        n_train_sessions: training sessions (validation included).
+    """
+
+    valid: Samples | ChunkedSamples | None
+    item_counts: np.ndarray
+    fit_counts: np.ndarray
+    n_fit_samples: int
+    n_train_sessions: int
+
+    def epoch(self, seed: int, epoch: int) -> Iterator[tuple[Samples, np.ndarray]]:
+        """``(samples, order)`` chunks of one epoch: train on ``samples`` in ``order``;
+        the order depends only on ``(seed, epoch)``, so a resumed run replays it."""
+        raise NotImplementedError
+
+
+class _InMemoryData(_TrainingData):
+    """One chunk: every training sample, shuffled as a whole."""
+
+    def __init__(self, dataset: SessionDataset, cfg: TrainConfig, n_items: int) -> None:
+        if cfg.valid_fraction > 0:
+            fit, valid = validation_split(dataset.train, cfg.valid_fraction, cfg.max_session_length)
+        else:  # an epoch count chosen earlier on validation: train on everything
+            fit, valid = dataset.train, None
+        self.samples = fit.to_samples(cfg.max_session_length)
+        self.valid = valid
+        self.item_counts = np.bincount(dataset.train.items, minlength=n_items)
+        self.fit_counts = np.bincount(fit.items, minlength=n_items)
+        self.n_fit_samples = len(self.samples)
+        self.n_train_sessions = len(dataset.train)
+
+    def epoch(self, seed: int, epoch: int) -> Iterator[tuple[Samples, np.ndarray]]:
+        yield self.samples, np.random.default_rng([seed, epoch]).permutation(len(self.samples))
+
+
+class _ShardedData(_TrainingData):
+    """One shard in memory at a time: each epoch visits the shards in a random order
+    and shuffles the samples within each; each shard's latest ``valid_fraction`` of
+    sessions validate (:mod:`sessionrec.data.shards`)."""
+
+    def __init__(self, dataset: ShardedDataset, cfg: TrainConfig, n_items: int) -> None:
+        self.dataset, self.cfg = dataset, cfg
+        self.item_counts = np.zeros(n_items, dtype=np.int64)
+        self.fit_counts = np.zeros(n_items, dtype=np.int64)
+        self.n_fit_samples = n_valid = self.n_train_sessions = 0
+        for i in range(dataset.n_shards):  # counts: one pass, one shard at a time
+            sessions = dataset.train_shard(i)
+            fit, valid = self._split(sessions)
+            self.item_counts += np.bincount(sessions.items, minlength=n_items)
+            self.fit_counts += np.bincount(fit.items, minlength=n_items)
+            self.n_fit_samples += int(np.maximum(fit.lengths - 1, 0).sum())
+            n_valid += 0 if valid is None else len(valid)
+            self.n_train_sessions += len(sessions)
+        self.valid = (
+            None
+            if cfg.valid_fraction <= 0
+            else ChunkedSamples(self._valid_shard, dataset.n_shards, n_valid)
+        )
+
+    def _split(self, sessions: Sessions) -> tuple[Sessions, Samples | None]:
+        if self.cfg.valid_fraction <= 0:
+            return sessions, None
+        return validation_split(
+            sessions, self.cfg.valid_fraction, self.cfg.max_session_length, allow_empty=True
+        )
+
+    def _valid_shard(self, i: int) -> Samples:
+        valid = self._split(self.dataset.train_shard(i))[1]
+        assert valid is not None
+        return valid
+
+    def epoch(self, seed: int, epoch: int) -> Iterator[tuple[Samples, np.ndarray]]:
+        for i in np.random.default_rng([seed, epoch]).permutation(self.dataset.n_shards):
+            fit = self._split(self.dataset.train_shard(int(i)))[0]
+            samples = fit.to_samples(self.cfg.max_session_length)
+            # one shard shuffles as a dataset in memory does (the same run, sample for sample)
+            key = [seed, epoch] if self.dataset.n_shards == 1 else [seed, epoch, int(i)]
+            yield samples, np.random.default_rng(key).permutation(len(samples))
+
+
+def _training_data(
+    dataset: SessionDataset | ShardedDataset, cfg: TrainConfig, n_items: int
+) -> _TrainingData:
+    if isinstance(dataset, SessionDataset):
+        return _InMemoryData(dataset, cfg, n_items)
+    return _ShardedData(dataset, cfg, n_items)
 
 
 class Trainer:
@@ -663,7 +899,7 @@ class Trainer:
 
     def fit(
         self,
-        dataset: SessionDataset,
+        dataset: SessionDataset | ShardedDataset,
         resume: bool = False,
         catalog: ItemCatalog | None = None,
         warm_start: TrainedModel | None = None,
@@ -682,21 +918,16 @@ class Trainer:
         cfg = self.train_config
         vocab = _model_vocab(dataset, self.model_config, catalog)
         _seed_everything(cfg.seed)
-        if cfg.valid_fraction > 0:
-            fit_sessions, valid = validation_split(
-                dataset.train, cfg.valid_fraction, cfg.max_session_length
-            )
-        else:  # an epoch count chosen earlier on validation: train on everything
-            fit_sessions, valid = dataset.train, None
-        train_samples = fit_sessions.to_samples(cfg.max_session_length)
-        item_counts = np.bincount(dataset.train.items, minlength=self.model_config.n_items)
+        data = _training_data(dataset, cfg, self.model_config.n_items)
+        valid, item_counts = data.valid, data.item_counts
 
         model = SRGNN(self.model_config)
         if catalog is not None:
             # content only for the items this run never sees clicked (validation excluded)
-            fit_counts = np.bincount(fit_sessions.items, minlength=self.model_config.n_items)
-            model.set_catalog(catalog_tensors(catalog), torch.from_numpy(fit_counts == 0))
+            model.set_catalog(catalog_tensors(catalog), torch.from_numpy(data.fit_counts == 0))
         warm = None if warm_start is None else _warm_start(model, vocab, warm_start)
+        device = resolve_device(cfg.device)
+        model.to(device)  # after the catalog and the warm start, which fill it on the CPU
         if warm is not None:
             self._log(
                 f"warm start: {warm['items_kept']} items kept, {warm['items_added']} added, "
@@ -707,7 +938,11 @@ class Trainer:
             from torch.nn.parallel import DistributedDataParallel
 
             # buffers (catalog features) are constant: no broadcast before each forward
-            step = DistributedDataParallel(step, forward_sync_buffers=False)
+            step = DistributedDataParallel(
+                step,
+                device_ids=[device.index] if device.type == "cuda" else None,
+                forward_sync_buffers=False,
+            )
         optimizer = torch.optim.Adam(
             model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True
         )
@@ -743,13 +978,8 @@ class Trainer:
                 break
             model.train()
             torch.manual_seed(cfg.seed * 1000 + epoch)  # dropout: replayable per epoch
-            # each epoch's order depends only on (seed, epoch): resumed runs replay it
-            order = np.random.default_rng([cfg.seed, epoch]).permutation(len(train_samples))
-            n_batches = math.ceil(len(order) / cfg.batch_size)
-            if self.world_size > 1 and len(order) % cfg.batch_size < self.world_size:
-                n_batches = len(order) // cfg.batch_size  # every process needs a share
             bar = tqdm(
-                total=len(order),
+                total=data.n_fit_samples,
                 desc=f"epoch {epoch + 1}/{cfg.epochs}",
                 unit="sample",
                 disable=not self.progress,
@@ -758,25 +988,36 @@ class Trainer:
             )
             loss_sum, seen, t_epoch = 0.0, 0, time.monotonic()
             epoch_lr = optimizer.param_groups[0]["lr"]
-            for b in range(n_batches):
-                share = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
-                batch = train_samples.select(share[self.rank :: self.world_size])
-                graph = session_graph_batch(batch, self.model_config.edge_weights)
-                logits = step(graph)
-                loss = F.cross_entropy(
-                    logits, torch.from_numpy(batch.targets), label_smoothing=cfg.label_smoothing
-                )
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                loss_sum += loss.item() * len(batch)
-                seen += len(batch)
-                bar.update(len(batch))
-                if b % 50 == 0:
-                    rate = seen / max(time.monotonic() - t_epoch, 1e-9)
-                    bar.set_postfix(loss=f"{loss_sum / seen:.4f}", samples_s=f"{rate:.0f}")
-                if deadline is not None and _from_rank_zero(time.monotonic() > deadline):
-                    stopped_early = True
+            step_nr = 0
+            # each epoch's order depends only on (seed, epoch): resumed runs replay it
+            for samples, order in data.epoch(cfg.seed, epoch):
+                n_batches = math.ceil(len(order) / cfg.batch_size)
+                if self.world_size > 1 and len(order) % cfg.batch_size < self.world_size:
+                    n_batches = len(order) // cfg.batch_size  # every process needs a share
+                for b in range(n_batches):
+                    share = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
+                    batch = samples.select(share[self.rank :: self.world_size])
+                    graph = session_graph_batch(batch, self.model_config.edge_weights)
+                    logits = step(graph.to(device))
+                    loss = F.cross_entropy(
+                        logits,
+                        torch.from_numpy(batch.targets).to(device),
+                        label_smoothing=cfg.label_smoothing,
+                    )
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    optimizer.step()
+                    loss_sum += loss.item() * len(batch)
+                    seen += len(batch)
+                    bar.update(len(batch))
+                    if step_nr % 50 == 0:
+                        rate = seen / max(time.monotonic() - t_epoch, 1e-9)
+                        bar.set_postfix(loss=f"{loss_sum / seen:.4f}", samples_s=f"{rate:.0f}")
+                    step_nr += 1
+                    if deadline is not None and _from_rank_zero(time.monotonic() > deadline):
+                        stopped_early = True
+                        break
+                if stopped_early:
                     break
             bar.close()
             scheduler.step()
@@ -866,6 +1107,25 @@ class Trainer:
             selection["repeat_bonus"] = bonus
             model.config = replace(model.config, repeat_bonus=bonus["selected"])
             self._log(f"repeat bonus: {bonus['selected']} (chosen on validation)")
+        if valid is not None and cfg.new_item_offset_grid and catalog is not None:
+            model.load_state_dict(best_state)
+            offset = calibrate_new_item_offset(
+                model,
+                valid,
+                cfg.new_item_offset_grid,
+                cfg.select_metric,
+                cfg.eval_batch_size,
+                inference_max_length(cfg),
+            )
+            selection["new_item_offset"] = offset
+            if offset["selected"] is not None:
+                model.config = replace(model.config, new_item_offset=offset["selected"])
+                self._log(f"new-item offset: {offset['selected']} (chosen on validation)")
+            else:
+                self._log(
+                    f"new-item offset: kept at {model.config.new_item_offset} (only "
+                    f"{offset['new_targets']} validation targets are new items)"
+                )
         if cfg.refit:
             return self._refit(
                 dataset,
@@ -875,7 +1135,10 @@ class Trainer:
                 resume,
                 catalog,
                 warm_start,
-                model.config.repeat_bonus,
+                {
+                    "repeat_bonus": model.config.repeat_bonus,
+                    "new_item_offset": model.config.new_item_offset,
+                },
             )
         model.load_state_dict(best_state)
         test_metrics = evaluate_model(
@@ -897,6 +1160,7 @@ class Trainer:
                 np.mean([h["seconds"] for h in history if h["complete"]] or [np.nan])
             ),
         }
+        model.cpu()  # saving, export and serving are CPU code
         trained = TrainedModel(
             model, vocab, cfg, item_counts, history, metrics, dataset.fingerprint()
         )
@@ -906,21 +1170,22 @@ class Trainer:
 
     def _refit(
         self,
-        dataset: SessionDataset,
+        dataset: SessionDataset | ShardedDataset,
         epochs: int,
         selection_history: list[dict[str, Any]],
         selection: dict[str, Any],
         resume: bool,
         catalog: ItemCatalog | None,
         warm_start: TrainedModel | None,
-        repeat_bonus: float,
+        selected: dict[str, float],
     ) -> TrainedModel:
         """Train a fresh model (or one warm-started like the selection run) on all
         training sessions for the selected epoch count."""
         cfg = replace(self.train_config, valid_fraction=0.0, refit=False, epochs=epochs)
         out = None if self.out_dir is None else self.out_dir / "refit"
-        self._log(f"refit: {epochs} epoch(s) on all {len(dataset.train)} training sessions")
-        model_config = replace(self.model_config, repeat_bonus=repeat_bonus)  # as selected
+        n = dataset.stats()["train_sessions"]
+        self._log(f"refit: {epochs} epoch(s) on all {n} training sessions")
+        model_config = replace(self.model_config, **selected)  # as chosen on validation
         refit = Trainer(model_config, cfg, out, self.progress).fit(
             dataset,
             resume=resume and out is not None and (out / "checkpoint.pt").is_file(),

@@ -4,6 +4,8 @@ real yoochoose-categories data (skipped when absent)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from conftest import shared_dataset
@@ -51,9 +53,44 @@ def test_hold_out_items_by_hand():
         "n_eligible": 5,
         "train_clicks_removed": 5,
         "train_sessions_dropped": 3,
+        "recent_sessions_kept_whole": 0,
     }
     # the original dataset is untouched
     assert dataset.train.to_lists()[0] == [0, 1, 2]
+
+
+def test_recent_sessions_keep_their_held_out_clicks_for_validation():
+    from sessionrec.data.dataset import validation_split
+
+    dataset = hand_dataset()
+    # items 1 and 2 held out (as above); keep_recent 0.5: the first guess round(5 * 0.5)
+    # = 2 latest sessions ([2, 4] and [0, 3]) stay whole; of the others only [3, 3, 4]
+    # keeps 2 clicks, so 3 sessions are left and round(3 * 0.5) = 2: a fixed point
+    split = hold_out_items(dataset, 0.4, seed=1, keep_recent=0.5)
+    assert split.dataset.train.to_lists() == [[3, 3, 4], [2, 4], [0, 3]]
+    assert split.dataset.meta["cold_items"]["train_clicks_removed"] == 4
+    assert split.dataset.meta["cold_items"]["recent_sessions_kept_whole"] == 2
+    # exactly the sessions a trainer with valid_fraction 0.5 validates on
+    fit, valid = validation_split(split.dataset.train, 0.5)
+    assert fit.to_lists() == [[3, 3, 4]]
+    assert not split.cold[fit.items].any()
+    assert valid.targets.tolist() == [4, 3]  # [2] -> 4, [0] -> 3
+    with pytest.raises(ConfigError, match="keep_recent"):
+        hold_out_items(dataset, 0.4, seed=1, keep_recent=1.0)
+
+
+def test_recent_sessions_match_the_validation_split_on_real_sizes():
+    from sessionrec.data.dataset import validation_split
+    from sessionrec.data.protocol import prepare
+
+    dataset = prepare(Path(__file__).resolve().parents[1] / "data" / "synthetic" / "clicks.csv")
+    split = hold_out_items(dataset, 0.1, seed=0, keep_recent=0.1)
+    fit, valid = validation_split(split.dataset.train, 0.1)
+    assert not split.cold[fit.items].any()  # the held-out items never train
+    assert split.cold[valid.targets].sum() > 20  # and validation asks for them
+    assert len(fit) + split.dataset.meta["cold_items"]["recent_sessions_kept_whole"] == len(
+        split.dataset.train
+    )
 
 
 def test_hold_out_items_never_picks_unclicked_items():

@@ -177,6 +177,78 @@ def test_onnx_export_recommends_items_without_clicks(content_model, tmp_path):
     np.testing.assert_allclose(reference[index], scores, atol=1e-4)
 
 
+def test_new_item_offset_by_hand():
+    model = SRGNN(SRGNNConfig(n_items=4, dim=4, content={"cardinalities": [3]}))
+    model.set_catalog(
+        {"categorical": torch.tensor([[1], [1], [2], [2]]), "numeric": torch.zeros(4, 0)},
+        torch.tensor([False, True, False, True]),
+    )
+    logits = torch.zeros(2, 4)
+    model.eval()
+    torch.testing.assert_close(model.add_new_item_offset(logits), logits)  # 0 by default
+    expected = torch.tensor([[0.0, -1.5, 0.0, -1.5]] * 2)  # + b at the items without clicks
+    torch.testing.assert_close(model.add_new_item_offset(logits, offset=-1.5), expected)
+    model.config = replace(model.config, new_item_offset=-1.5)
+    graph = session_graph_batch(Samples.from_lists([[0, 2], [1]], [0, 0]))
+    with torch.no_grad():
+        plain = model.scores(model.session_embedding(graph))
+        torch.testing.assert_close(model(graph), plain + expected)  # forward adds it
+    model.train()  # training never sees it
+    torch.testing.assert_close(model.add_new_item_offset(logits), logits)
+    id_only = SRGNN(SRGNNConfig(n_items=4, dim=4, new_item_offset=-1.5)).eval()
+    torch.testing.assert_close(id_only.add_new_item_offset(logits), logits)  # no new items
+    with pytest.raises(ConfigError, match="finite"):
+        SRGNNConfig(n_items=4, new_item_offset=float("nan"))
+
+
+def test_new_item_offset_in_the_exported_file(content_model, tmp_path):
+    pytest.importorskip("onnxruntime")
+    from copy import deepcopy
+
+    from sessionrec.onnx_export import export_onnx
+    from sessionrec.recommender import SessionRecommender
+
+    _, _, trained = content_model
+    shifted = deepcopy(trained)
+    shifted.model.config = replace(shifted.model.config, new_item_offset=-3.0)
+    rec = SessionRecommender.load(export_onnx(shifted, tmp_path / "m.onnx"), threads=1)
+    got = rec.next_items([100, 101], k=N + 2, exclude_seen=False)
+    graph = session_graph_batch(Samples.from_lists([[0, 1]], [0]), "binary")
+    with torch.no_grad():
+        reference = shifted.model.eval()(graph)[0].numpy()
+        plain = trained.model.eval()(graph)[0].numpy()
+    np.testing.assert_allclose(reference[N:], plain[N:] - 3.0, atol=1e-5)  # the 2 new items
+    np.testing.assert_allclose(reference[:N], plain[:N], atol=1e-6)
+    index = shifted.vocab.index_of([r.item_id for r in got])
+    np.testing.assert_allclose(reference[index], [r.score for r in got], atol=1e-4)
+
+
+def test_new_item_offset_is_chosen_on_validation(content_model):
+    from sessionrec.train import calibrate_new_item_offset
+
+    _, _, trained = content_model
+    model = trained.model
+    assert model.cold_mask[N:].all() and not model.cold_mask[:N].any()
+    rng = np.random.default_rng(0)
+    prefixes = [rng.choice(N, size=3, replace=False).tolist() for _ in range(60)]
+    grid = (-4.0, 0.0, 4.0)
+    # validation asks for the new items (N, N + 1): a positive offset ranks them first
+    new = Samples.from_lists(prefixes, [N + i % 2 for i in range(60)])
+    chosen = calibrate_new_item_offset(model, new, grid)
+    assert chosen["selected"] == 4.0 and chosen["new_targets"] == 60
+    assert chosen["valid"]["4.0"]["new_hr@20"] == 100.0
+    # too few new targets to tell: the model's value stays (None)
+    few = new.select(np.arange(10))
+    assert calibrate_new_item_offset(model, few, grid)["selected"] is None
+    # no new target at all: the clicked items' ranks decide, never a blind choice
+    old = Samples.from_lists(prefixes, [(p[0] + 1) % N for p in prefixes])
+    assert calibrate_new_item_offset(model, old, grid)["selected"] is None
+    assert model.config.new_item_offset == 0.0  # the caller decides what to keep
+    id_only = SRGNN(SRGNNConfig(n_items=N, dim=8))
+    with pytest.raises(ConfigError, match="content model"):
+        calibrate_new_item_offset(id_only, new, grid)
+
+
 def test_mismatched_catalog_and_config_are_clear_errors():
     dataset = _dataset()
     catalog = read_catalog(_catalog_frame()).align(dataset.vocab)
@@ -238,6 +310,10 @@ def test_cli_cold_start_study(tmp_path, capsys):
         for key in ("cold_hr@20", "warm_hr@20", "longtail_hr@20", "cold_mrr@20"):
             assert 0.0 <= r[key] <= 100.0
     assert out["id_only"]["cold_hr@20"] < out["content"]["cold_hr@20"]
+    # validation sessions click the held-out items: the offset is chosen on them
+    assert out["recent_sessions_with_held_out_clicks"] > 0
+    assert out["content"]["validation_new_targets"] > 0
+    assert "new_item_offset" in out["content"] and "new_item_offset" not in out["id_only"]
     assert main(["evaluate", str(tmp_path / "data"), "--cold-items", "0.2", "--quiet"]) == 1
     assert "--catalog" in capsys.readouterr().err
 

@@ -17,13 +17,17 @@ TRAIN = ["--epochs", "3", "--batch-size", "64", "--lr", "0.003", "--quiet", "--j
 TRAIN += ["--threads", "1"]
 
 
-def test_two_processes_reach_the_accuracy_of_one(tmp_path, capsys):
+@pytest.mark.parametrize("shard_clicks", [None, 6000], ids=["in-memory", "sharded"])
+def test_two_processes_reach_the_accuracy_of_one(tmp_path, capsys, shard_clicks):
     """`torchrun --nproc_per_node 2 -m sessionrec train`: each process trains on half of
     every batch and DDP averages the gradients, so the run matches one process (the
-    same batches and steps; only dropout masks and float summation order differ)."""
+    same batches and steps; only dropout masks and float summation order differ). On a
+    sharded dataset every process reads the same shards in the same order."""
     data = tmp_path / "data"
     clicks = ROOT / "data" / "synthetic" / "clicks.csv"
-    assert main(["prepare", "--clicks", str(clicks), "--out", str(data), "--json"]) == 0
+    shards = [] if shard_clicks is None else ["--shard-clicks", str(shard_clicks)]
+    prepare = ["prepare", "--clicks", str(clicks), "--out", str(data), "--json", *shards]
+    assert main(prepare) == 0
     capsys.readouterr()
     run = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"]

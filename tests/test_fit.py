@@ -107,3 +107,32 @@ def test_fit_warm_start_reports_the_items(fitted, tmp_path):
         report["history"][0]["valid"]["hr@20"]
         >= 0.95 * load_model(fitted).metrics["valid"]["hr@20"]
     )
+
+
+def test_the_nightly_script_trains_then_warm_starts(tmp_path):
+    """examples/nightly_retrain.sh: the first night from scratch, the next from the
+    published model; each night's summary is kept."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    script = ROOT / "examples" / "nightly_retrain.sh"
+    models = tmp_path / "models"
+    options = ["--epochs", "1", "--threads", "1", "--batch-size", "64"]
+    for night in (1, 2):
+        for summary in models.glob("fit-*.json"):
+            summary.unlink()
+        done = subprocess.run(
+            ["bash", str(script), str(CLICKS), str(models), *options],
+            env=env, capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr[-2000:]
+        (summary,) = models.glob("fit-*.json")
+        result = json.loads(summary.read_text())
+        assert ("warm_start" in result) == (night == 2)
+        assert SessionRecommender.load(models / "current", require_manifest=True)
+    assert result["warm_start"]["items_kept"] == result["dataset"]["items"]
+    bad = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True)
+    assert bad.returncode == 2 and "usage" in bad.stderr

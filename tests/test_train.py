@@ -313,3 +313,38 @@ def test_default_config_selects_a_repeat_bonus_and_the_refit_keeps_it(tiny_datas
     assert trained.model.config.repeat_bonus == chosen
     assert load_model(tmp_path).model.config.repeat_bonus == chosen
     assert config_preset("srgnn", 10)[1].repeat_bonus_grid == ()  # the paper's model: none
+
+
+def test_set_parses_numbers_words_and_grids():
+    from sessionrec.cli.model_commands import _apply_sets
+
+    model_config, train_config = config_preset("default", 10)
+    sets = ["dim=8", "id_impute=mean", "new_item_offset_grid=-1,0,1.5", "repeat_bonus_grid=()"]
+    model_config, train_config = _apply_sets(
+        [*sets, "max_session_length=none"], model_config, train_config
+    )
+    assert model_config.dim == 8 and model_config.id_impute == "mean"
+    assert train_config.new_item_offset_grid == (-1, 0, 1.5)
+    assert train_config.repeat_bonus_grid == () and train_config.max_session_length is None
+    _, one = _apply_sets(["new_item_offset_grid=0"], model_config, train_config)
+    assert one.new_item_offset_grid == (0,)  # one value of a grid: a one-value grid
+
+
+def test_device_choice_and_a_clear_error_without_cuda(tiny_dataset, tmp_path, capsys):
+    """The CPU path is the one tested here (no GPU on this machine or in CI); asking for
+    CUDA where there is none is a clear error, not a crash inside torch."""
+    from sessionrec.train import resolve_device
+
+    with pytest.raises(ConfigError, match="device"):
+        TrainConfig(device="tpu")
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA: the error path does not apply")
+    assert resolve_device("auto").type == "cpu" and resolve_device("cpu").type == "cpu"
+    with pytest.raises(ConfigError, match="no CUDA device"):
+        resolve_device("cuda")
+    tiny_dataset.save(tmp_path / "data")
+    command = ["train", str(tmp_path / "data"), "--out", str(tmp_path / "m"), "--device"]
+    assert main([*command, "cuda", "--epochs", "1", "--quiet"]) == 1
+    assert "--device cpu" in capsys.readouterr().err
+    assert main([*command, "auto", "--epochs", "1", "--quiet", "--json"]) == 0
+    assert load_model(tmp_path / "m").train_config.device == "auto"

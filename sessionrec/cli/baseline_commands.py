@@ -97,7 +97,7 @@ def _parse_value(raw: str) -> Any:
 
 def _load_dataset(args: argparse.Namespace) -> Any:
     from sessionrec.data.benchmarks import load_benchmark
-    from sessionrec.data.dataset import SessionDataset
+    from sessionrec.data.shards import in_memory, load_dataset
 
     if args.benchmark and args.dataset:
         raise ConfigError("give either a dataset DIR or --benchmark NAME --path DIR, not both")
@@ -112,7 +112,7 @@ def _load_dataset(args: argparse.Namespace) -> Any:
             "no data: give a prepared dataset DIR (from `sessionrec prepare`) or "
             "--benchmark srgnn-pickle --path DIR"
         )
-    return SessionDataset.load(args.dataset)
+    return in_memory(load_dataset(args.dataset), "the baselines")
 
 
 def run_baseline(args: argparse.Namespace) -> int:

@@ -136,6 +136,14 @@ def add_prepare_arguments(p: argparse.ArgumentParser) -> None:
         help="start a new session after S seconds of inactivity",
     )
     p.add_argument("--separator", default=None, metavar="C", help="field separator (sniffed)")
+    p.add_argument(
+        "--shard-clicks",
+        type=int,
+        default=None,
+        metavar="N",
+        help="prepare and train in shards of about N clicks, one shard in memory at a time, "
+        "for dumps larger than memory (default protocol; e.g. 2000000)",
+    )
 
 
 def _column_map(args: argparse.Namespace) -> Any:
@@ -156,9 +164,13 @@ def _column_map(args: argparse.Namespace) -> Any:
     )
 
 
-def prepare_from_args(args: argparse.Namespace, progress: bool = True) -> Any:
-    """The :class:`SessionDataset` of ``add_prepare_arguments``' options."""
+def prepare_from_args(
+    args: argparse.Namespace, progress: bool = True, sharded_out: Any = None
+) -> Any:
+    """The :class:`SessionDataset` of ``add_prepare_arguments``' options; with
+    ``--shard-clicks``, the :class:`ShardedDataset` written to ``sharded_out``."""
     from sessionrec.data.protocol import ProtocolConfig, prepare
+    from sessionrec.data.shards import prepare_sharded
 
     config = ProtocolConfig(
         mode=args.protocol,
@@ -174,17 +186,21 @@ def prepare_from_args(args: argparse.Namespace, progress: bool = True) -> Any:
     separator = args.separator
     if separator is not None:  # a shell passes a tab as the two characters "\t"
         separator = {"\\t": "\t", "tab": "\t"}.get(separator, separator)
-    return prepare(
-        args.clicks,
-        config,
-        format=args.format,
-        columns=_column_map(args),
-        separator=separator,
-        on_bad_rows=args.on_bad_rows,
-        event_types=events,
-        session_gap_s=args.session_gap_s,
-        progress=progress,
-    )
+    options: dict[str, Any] = {
+        "format": args.format,
+        "columns": _column_map(args),
+        "separator": separator,
+        "on_bad_rows": args.on_bad_rows,
+        "event_types": events,
+        "session_gap_s": args.session_gap_s,
+        "progress": progress,
+    }
+    if args.shard_clicks is not None:
+        assert sharded_out is not None
+        return prepare_sharded(
+            args.clicks, sharded_out, config, clicks_per_shard=args.shard_clicks, **options
+        )
+    return prepare(args.clicks, config, **options)
 
 
 def _prepare(args: argparse.Namespace) -> int:
@@ -192,8 +208,12 @@ def _prepare(args: argparse.Namespace) -> int:
 
     from sessionrec.cli import print_json
 
-    dataset = prepare_from_args(args)
-    out = dataset.save(args.out)
+    if args.shard_clicks is not None:
+        dataset = prepare_from_args(args, sharded_out=args.out)
+        out = args.out
+    else:
+        dataset = prepare_from_args(args)
+        out = dataset.save(args.out)
     report = dataset.meta["report"]
     result = {
         "out": str(Path(out)),
@@ -237,9 +257,9 @@ def _stats(args: argparse.Namespace) -> int:
     else:
         if args.path is not None:
             raise ConfigError("--path goes with --benchmark; for a prepared folder pass DIR")
-        from sessionrec.data.dataset import SessionDataset
+        from sessionrec.data.shards import load_dataset
 
-        dataset = SessionDataset.load(args.dir)
+        dataset = load_dataset(args.dir)
         result = {"path": args.dir, **dataset.stats()}
         protocol_report = dataset.meta.get("report", {}).get("protocol", {})
         if "test_sessions_in_split" in protocol_report:

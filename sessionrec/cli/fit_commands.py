@@ -61,12 +61,14 @@ def _fit(args: argparse.Namespace) -> int:
         if rank == 0:
             print(message, file=sys.stderr, flush=True)
 
-    rank, _ = init_distributed()  # torchrun: one process per share of each batch
+    rank, _ = init_distributed(args.device)  # torchrun: one process per share of each batch
     set_threads(args.threads)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     log(f"[1/4] preparing {args.clicks}")
-    dataset = prepare_from_args(args, progress=not args.quiet)
+    # with --shard-clicks the shards go beside the staging folder (one set per process)
+    shards = out.parent / (f".{out.name}.data" + (f".rank{rank}" if rank else ""))
+    dataset = prepare_from_args(args, progress=not args.quiet, sharded_out=shards)
     catalog = load_catalog_argument(args, dataset)
     timings["prepare_s"] = time.perf_counter() - t0
     stats = dataset.stats()
@@ -84,6 +86,7 @@ def _fit(args: argparse.Namespace) -> int:
     timings["train_s"] = time.perf_counter() - t
     leave_distributed()
     if rank != 0:
+        shutil.rmtree(shards, ignore_errors=True)
         return 0  # rank 0 exports, reports and publishes
     if "warm_start" in trained.metrics:
         w = trained.metrics["warm_start"]
@@ -125,6 +128,7 @@ def _fit(args: argparse.Namespace) -> int:
     )
     publish_directory(staging, out)
     shutil.rmtree(staging)
+    shutil.rmtree(shards, ignore_errors=True)
 
     result: dict[str, Any] = {
         "out": str(out),

@@ -19,9 +19,10 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def load_data_argument(args: argparse.Namespace) -> Any:
-    """The :class:`SessionDataset` named by ``add_data_arguments``' options."""
+    """The :class:`SessionDataset` (or :class:`ShardedDataset`) named by
+    ``add_data_arguments``' options."""
     from sessionrec.data.benchmarks import load_benchmark
-    from sessionrec.data.dataset import SessionDataset
+    from sessionrec.data.shards import load_dataset
 
     if args.benchmark:
         if args.dataset:
@@ -31,7 +32,7 @@ def load_data_argument(args: argparse.Namespace) -> Any:
         return load_benchmark(args.benchmark, args.path)
     if not args.dataset:
         raise ConfigError("no data: give a dataset DIR or --benchmark NAME --path DIR")
-    return SessionDataset.load(args.dataset)
+    return load_dataset(args.dataset)
 
 
 def add_catalog_arguments(parser: argparse.ArgumentParser) -> None:
@@ -125,6 +126,13 @@ def add_training_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int)
     p.add_argument("--bf16", action="store_true", help="bf16 autocast for the item scoring")
     p.add_argument(
+        "--device",
+        choices=("cpu", "cuda", "auto"),
+        default="cpu",
+        help="train on the CPU (default) or a GPU (cuda; under torchrun each process its "
+        "LOCAL_RANK GPU, nccl backend); auto: cuda when available",
+    )
+    p.add_argument(
         "--valid-fraction",
         type=float,
         help="latest share of training sessions for validation (default 0.1); 0: no "
@@ -171,6 +179,7 @@ def trainer_from_args(args: argparse.Namespace, dataset: Any, catalog: Any, out:
         "bf16_scoring": True if args.bf16 else None,
         "valid_fraction": args.valid_fraction,
         "refit": True if args.refit else None,
+        "device": args.device,
     }
     model_config, train_config = config_preset(args.config, dataset.n_items, **overrides)
     if catalog is not None:
@@ -195,7 +204,7 @@ def _train(args: argparse.Namespace) -> int:
     from sessionrec.cli import print_json
     from sessionrec.train import init_distributed, leave_distributed
 
-    rank, _ = init_distributed()  # torchrun: one process per share of each batch
+    rank, _ = init_distributed(args.device)  # torchrun: one process per share of each batch
     set_threads(args.threads)
     dataset = load_data_argument(args)
     catalog = load_catalog_argument(args, dataset)
@@ -232,9 +241,9 @@ def _apply_sets(items: list[str], model_config: Any, train_config: Any) -> tuple
         if not sep:
             raise ConfigError(f"--set expects name=value, got {item!r}")
         if key in model_names:
-            model_overrides[key] = _parse_value(value)
+            model_overrides[key] = _as_field(getattr(model_config, key), _parse_value(value))
         elif key in train_names:
-            train_overrides[key] = _parse_value(value)
+            train_overrides[key] = _as_field(getattr(train_config, key), _parse_value(value))
         else:
             raise ConfigError(
                 f"--set: unknown field {key!r}; model fields: {sorted(model_names)}; "
@@ -246,7 +255,20 @@ def _apply_sets(items: list[str], model_config: Any, train_config: Any) -> tuple
         raise ConfigError(f"--set: {exc}") from None
 
 
+def _as_field(current: Any, value: Any) -> Any:
+    """A tuple field (a grid) given one value gets a one-value tuple."""
+    if isinstance(current, tuple) and not isinstance(value, tuple):
+        return (value,)
+    return value
+
+
 def _parse_value(text: str) -> Any:
+    """``--set`` values: none, true/false, ints, floats, ``a,b,c`` (a tuple; ``()``:
+    empty), else the text."""
+    if text.strip() in ("()", "[]"):
+        return ()
+    if "," in text:
+        return tuple(_parse_value(part.strip()) for part in text.split(",") if part.strip())
     low = text.lower()
     if low == "none":
         return None
@@ -272,7 +294,9 @@ def _cold_start(args: argparse.Namespace) -> int:
         )
     if not args.catalog:
         raise ConfigError("--cold-items needs --catalog FILE (the content of every item)")
-    dataset = load_data_argument(args)
+    from sessionrec.data.shards import in_memory
+
+    dataset = in_memory(load_data_argument(args), "the cold-start study (--cold-items)")
     catalog = load_catalog_argument(args, dataset)
     overrides = {"epochs": args.epochs, "seed": args.train_seed, "patience": args.patience}
     model_config, train_config = config_preset(args.config, dataset.n_items, **overrides)

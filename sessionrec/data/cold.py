@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sessionrec.data.dataset import SessionDataset
+from sessionrec.data.sessions import Sessions
 from sessionrec.errors import ConfigError, EmptyDataError
 
 __all__ = ["ColdSplit", "hold_out_items", "longtail_mask"]
@@ -47,7 +48,9 @@ class ColdSplit:
         return int(self.cold.sum())
 
 
-def hold_out_items(dataset: SessionDataset, fraction: float, seed: int) -> ColdSplit:
+def hold_out_items(
+    dataset: SessionDataset, fraction: float, seed: int, keep_recent: float = 0.0
+) -> ColdSplit:
     """Hold ``fraction`` of the clicked items out of training (cold items).
 
     The held-out items are ``round(fraction * n_eligible)`` items (round half to even)
@@ -58,6 +61,15 @@ def hold_out_items(dataset: SessionDataset, fraction: float, seed: int) -> ColdS
     left with fewer than 2 clicks are dropped (the others keep their order, ``times`` and
     ``session_ids``). Vocabulary and test samples are unchanged (the same objects), so
     held-out items stay in the scored item set and test targets keep their indices.
+
+    ``keep_recent`` (:math:`f`): the latest sessions keep their clicks on held-out items,
+    as a live catalog's new items are clicked in the most recent data. They are exactly
+    the sessions a trainer with ``valid_fraction`` :math:`f` validates on
+    (:func:`~sessionrec.data.dataset.validation_split` of the result: the latest
+    ``round(f * n)`` of its ``n`` sessions, by time then position), so the held-out items
+    stay unseen by training while validation has targets among them (to calibrate how
+    often new items are recommended). The count is found by fixed-point iteration,
+    since dropping short sessions changes :math:`n`.
 
     Raises:
         ConfigError: ``fraction`` not in ``(0, 1)``, or so small that no item is held out.
@@ -85,6 +97,8 @@ def hold_out_items(dataset: SessionDataset, fraction: float, seed: int) -> ColdS
     cold[chosen] = True
 
     keep_click = ~cold[train.items]  # [n_clicks]
+    recent = _recent_sessions(train, keep_click, float(keep_recent))  # [n_sessions]
+    keep_click |= np.repeat(recent, train.lengths)
     without_cold = train.keep_clicks(keep_click)
     new_train = without_cold.select(without_cold.lengths >= 2)
     meta = {
@@ -96,6 +110,7 @@ def hold_out_items(dataset: SessionDataset, fraction: float, seed: int) -> ColdS
             "n_eligible": int(len(eligible)),
             "train_clicks_removed": int((~keep_click).sum()),
             "train_sessions_dropped": int(len(train) - len(new_train)),
+            "recent_sessions_kept_whole": int(recent.sum()),
         },
     }
     return ColdSplit(
@@ -104,6 +119,32 @@ def hold_out_items(dataset: SessionDataset, fraction: float, seed: int) -> ColdS
         fraction=float(fraction),
         seed=int(seed),
     )
+
+
+def _recent_sessions(train: Sessions, keep_click: np.ndarray, fraction: float) -> np.ndarray:
+    """bool ``[n_sessions]``: the latest sessions, as many as a ``fraction`` validation
+    split of the sessions left after the hold-out takes (see :func:`hold_out_items`)."""
+    n = len(train)
+    recent = np.zeros(n, dtype=bool)
+    if fraction <= 0.0:
+        return recent
+    if not fraction < 1.0:
+        raise ConfigError(f"keep_recent must be in [0, 1), got {fraction}")
+    order = (
+        np.arange(n) if train.times is None else np.lexsort((np.arange(n), train.times))
+    )  # by time, then position: validation_split's order
+    session_of_click = np.repeat(np.arange(n, dtype=np.int64), train.lengths)
+    kept_lengths = np.bincount(session_of_click[keep_click], minlength=n)  # [n_sessions]
+    k = int(round(n * fraction))
+    for _ in range(100):
+        recent[:] = False
+        recent[order[n - k :]] = True
+        n_left = int(((kept_lengths >= 2) | recent).sum())
+        k_next = int(round(n_left * fraction))
+        if k_next == k:
+            break
+        k = k_next
+    return recent
 
 
 def longtail_mask(item_counts: np.ndarray, cold: np.ndarray) -> np.ndarray:

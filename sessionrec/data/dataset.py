@@ -34,7 +34,10 @@ FORMAT = "sessionrec.dataset/1"
 
 
 def validation_split(
-    train: Sessions, fraction: float = 0.1, max_length: int | None = None
+    train: Sessions,
+    fraction: float = 0.1,
+    max_length: int | None = None,
+    allow_empty: bool = False,
 ) -> tuple[Sessions, Samples]:
     """Carve a validation set from training data: the latest ``fraction`` of sessions.
 
@@ -43,6 +46,8 @@ def validation_split(
     samples (prefix-augmented); the rest stay training sessions. Model selection and
     tuning use this split, never the test set.
 
+    ``allow_empty``: a side may be empty (one shard of a sharded dataset may be small).
+
     Returns:
         ``(fit_sessions, valid_samples)``.
     """
@@ -50,7 +55,7 @@ def validation_split(
         raise ConfigError(f"validation fraction must be in (0, 1), got {fraction}")
     n = len(train)
     n_valid = int(round(n * fraction))
-    if n_valid == 0 or n_valid == n:
+    if (n_valid == 0 or n_valid == n) and not allow_empty:
         raise EmptyDataError(
             f"cannot carve a {fraction:.0%} validation split from {n} training sessions"
         )
@@ -128,20 +133,7 @@ class SessionDataset:
         directory.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
         try:
-            arrays = {
-                "train_items": self.train.items,
-                "train_offsets": self.train.offsets,
-                "test_items": self.test.items,
-                "test_offsets": self.test.offsets,
-                "test_targets": self.test.targets,
-            }
-            if self.train.times is not None:
-                arrays["train_times"] = self.train.times
-            if self.test.session_index is not None:
-                arrays["test_session_index"] = self.test.session_index
-            if self.test.times is not None:
-                arrays["test_times"] = self.test.times
-            np.savez(tmp / "arrays.npz", **arrays)
+            save_arrays(tmp / "arrays.npz", self.train, self.test)
             self.vocab.save(tmp / "vocab.json")
             meta = {
                 **self.meta,
@@ -150,15 +142,7 @@ class SessionDataset:
                 "fingerprint": self.fingerprint(),
             }
             (tmp / "dataset.json").write_text(json.dumps(meta, indent=2, default=str))
-            if directory.exists():
-                old = directory.with_name(f".{directory.name}.old")
-                if old.exists():
-                    shutil.rmtree(old)
-                os.replace(directory, old)
-                os.replace(tmp, directory)
-                shutil.rmtree(old)
-            else:
-                os.replace(tmp, directory)
+            replace_directory(tmp, directory)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -167,33 +151,13 @@ class SessionDataset:
     @classmethod
     def load(cls, directory: str | os.PathLike[str]) -> SessionDataset:
         directory = Path(directory)
+        meta = read_dataset_meta(directory)
         meta_path = directory / "dataset.json"
-        if not meta_path.is_file():
-            raise ArtifactError(
-                f"{directory}: not a prepared dataset (no dataset.json); "
-                "create one with `sessionrec prepare --clicks FILE --out DIR`"
-            )
-        try:
-            meta = json.loads(meta_path.read_text())
-        except json.JSONDecodeError as exc:
-            raise ArtifactError(f"{meta_path}: not valid JSON ({exc})") from None
         if meta.get("format") != FORMAT:
             raise ArtifactError(
                 f"{meta_path}: format {meta.get('format')!r}, this sessionrec reads {FORMAT!r}"
             )
-        try:
-            with np.load(directory / "arrays.npz", allow_pickle=False) as z:
-                a = {k: z[k] for k in z.files}
-        except (OSError, ValueError) as exc:
-            raise ArtifactError(f"{directory / 'arrays.npz'}: cannot be read ({exc})") from None
-        train = Sessions(a["train_items"], a["train_offsets"], a.get("train_times"))
-        test = Samples(
-            a["test_items"],
-            a["test_offsets"],
-            a["test_targets"],
-            a.get("test_session_index"),
-            a.get("test_times"),
-        )
+        train, test = load_arrays(directory / "arrays.npz")
         vocab = ItemVocab.load(directory / "vocab.json")
         dataset = cls(train, test, vocab, {k: v for k, v in meta.items() if k != "format"})
         expected = meta.get("fingerprint")
@@ -203,3 +167,93 @@ class SessionDataset:
                 "(modified or corrupted); prepare the dataset again"
             )
         return dataset
+
+
+def read_dataset_meta(directory: Path) -> dict[str, Any]:
+    """``directory/dataset.json`` of a prepared dataset (in memory or sharded).
+
+    Raises:
+        ArtifactError: missing, or not a JSON object.
+    """
+    meta_path = directory / "dataset.json"
+    if not meta_path.is_file():
+        raise ArtifactError(
+            f"{directory}: not a prepared dataset (no dataset.json); "
+            "create one with `sessionrec prepare --clicks FILE --out DIR`"
+        )
+    try:
+        meta = json.loads(meta_path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ArtifactError(f"{meta_path}: not valid JSON ({exc})") from None
+    if not isinstance(meta, dict):
+        raise ArtifactError(f"{meta_path}: not a JSON object")
+    return meta
+
+
+def replace_directory(built: Path, directory: Path) -> None:
+    """Put the finished folder ``built`` (a sibling of ``directory``) in its place; an
+    existing ``directory`` is moved aside first and removed after."""
+    if directory.exists():
+        old = directory.with_name(f".{directory.name}.old")
+        if old.exists():
+            shutil.rmtree(old)
+        os.replace(directory, old)
+        os.replace(built, directory)
+        shutil.rmtree(old)
+    else:
+        os.replace(built, directory)
+
+
+def save_arrays(path: Path, train: Sessions, test: Samples) -> None:
+    """Training sessions and test samples to one ``.npz`` (numeric arrays, no pickle)."""
+    arrays = {
+        "train_items": train.items,
+        "train_offsets": train.offsets,
+        "test_items": test.items,
+        "test_offsets": test.offsets,
+        "test_targets": test.targets,
+    }
+    if train.times is not None:
+        arrays["train_times"] = train.times
+    if test.session_index is not None:
+        arrays["test_session_index"] = test.session_index
+    if test.times is not None:
+        arrays["test_times"] = test.times
+    np.savez(path, **arrays)
+
+
+def load_arrays(path: Path) -> tuple[Sessions, Samples]:
+    """The inverse of :func:`save_arrays`.
+
+    Raises:
+        ArtifactError: the file cannot be read.
+    """
+    return load_sessions(path), load_samples(path)
+
+
+def _arrays(path: Path, prefix: str) -> dict[str, np.ndarray]:
+    try:
+        with np.load(path, allow_pickle=False) as z:  # reads only the named arrays
+            return {k[len(prefix) :]: z[k] for k in z.files if k.startswith(prefix)}
+    except (OSError, ValueError) as exc:
+        raise ArtifactError(f"{path}: cannot be read ({exc})") from None
+
+
+def load_sessions(path: Path) -> Sessions:
+    """The training sessions of a :func:`save_arrays` file."""
+    a = _arrays(path, "train_")
+    try:
+        return Sessions(a["items"], a["offsets"], a.get("times"))
+    except (KeyError, ConfigError) as exc:
+        raise ArtifactError(f"{path}: no valid training sessions ({exc})") from None
+
+
+def load_samples(path: Path) -> Samples:
+    """The test samples of a :func:`save_arrays` file."""
+    a = _arrays(path, "test_")
+    try:
+        return Samples(
+            a["items"], a["offsets"], a["targets"], a.get("session_index"), a.get("times")
+        )
+    except (KeyError, ConfigError) as exc:
+        raise ArtifactError(f"{path}: no valid test samples ({exc})") from None

@@ -99,6 +99,8 @@ __all__ = [
     "IngestReport",
     "Clicks",
     "read_clicks",
+    "ClickBuckets",
+    "read_click_buckets",
     "cut_sessions_at_gaps",
     "drop_exact_duplicates",
 ]
@@ -119,6 +121,7 @@ _KIND_NAMES = {"csv": "CSV", "parquet": "Parquet", "ndjson": "NDJSON", "frame": 
 # internal column names (cannot clash with user columns in practice)
 _ROW = "__sessionrec_row"
 _BAD = "__sessionrec_bad"
+_BUCKET = "__sessionrec_bucket"
 
 
 @dataclass(frozen=True)
@@ -784,6 +787,132 @@ def read_clicks(
         EmptyDataError: an empty file, or no rows left.
         ConfigError: an unknown format or option.
     """
+    _check_options(format, on_bad_rows, separator, session_gap_s)
+    with _scanned(source, format, separator) as (raw, label, kind, compression, sep, fmt, _):
+        # the frame is collected inside this block, before a temporary file goes away
+        return _read(
+            _plan(
+                raw,
+                label,
+                kind,
+                compression,
+                sep,
+                fmt,
+                columns,
+                on_bad_rows,
+                event_types,
+                session_gap_s,
+                drop_duplicates,
+            )  # fmt: skip
+        )
+
+
+@dataclass
+class ClickBuckets:
+    """A dump split by session into buckets on disk (:func:`read_click_buckets`).
+
+    Attributes:
+        directory: the bucket folders (``__sessionrec_bucket=B/*.parquet``).
+        n_buckets: number of buckets; bucket ``B`` holds every click of the sessions
+            whose id hashes to ``B`` (so no session spans two buckets).
+        report: rows read and bad rows of the whole dump; the counts of the later steps
+            (event types, duplicates, gaps, rows) grow as buckets are read.
+    """
+
+    directory: Path
+    n_buckets: int
+    plan: _Plan
+
+    @property
+    def report(self) -> IngestReport:
+        return self.plan.report
+
+    @property
+    def format(self) -> str:
+        return self.plan.report.format
+
+    def read(self, bucket: int) -> Clicks:
+        """Bucket ``bucket`` in canonical columns (bad rows, other events and duplicates
+        dropped, sessions cut at gaps), in file order; possibly empty."""
+        if not 0 <= bucket < self.n_buckets:
+            raise IndexError(f"bucket {bucket} of {self.n_buckets}")
+        files = sorted((self.directory / f"{_BUCKET}={bucket}").glob("*.parquet"))
+        if files:
+            frame = pl.read_parquet(files)
+        else:
+            frame = pl.DataFrame(schema=self.plan.plan.collect_schema())
+        return _finish(frame, self.plan, bucket=True)
+
+
+def read_click_buckets(
+    source: str | os.PathLike[str] | pl.DataFrame | pl.LazyFrame,
+    directory: str | os.PathLike[str],
+    *,
+    n_buckets: int | None = None,
+    clicks_per_bucket: int = 2_000_000,
+    format: str = "auto",
+    columns: ColumnMap | None = None,
+    separator: str | None = None,
+    on_bad_rows: OnBadRows = "error",
+    event_types: Sequence[str] | None = None,
+    session_gap_s: float | None = None,
+    drop_duplicates: bool = True,
+) -> ClickBuckets:
+    """Split a dump larger than memory into buckets of whole sessions, in one streaming pass.
+
+    The dump is scanned as by :func:`read_clicks` and written by polars' streaming engine
+    to Parquet under ``directory``, bucket :math:`b = h(\\text{session}) \\bmod B` (the
+    session id, or the user id when sessions are cut from a user's clicks, hashed by
+    polars with seed 0), so each bucket holds whole sessions and memory stays bounded by
+    the engine's buffers, not by the dump. Bad rows are checked over the whole dump
+    (``on_bad_rows="error"`` raises here, before any bucket is used); the rest of
+    :func:`read_clicks`'s steps run when a bucket is read (:meth:`ClickBuckets.read`).
+
+    Args:
+        directory: an empty or new folder for the buckets (the caller removes it).
+        n_buckets: :math:`B`; default: rows of the dump / ``clicks_per_bucket``, rounded up.
+        clicks_per_bucket: the bucket size aimed at when ``n_buckets`` is not given.
+        other arguments: as in :func:`read_clicks`.
+
+    Raises:
+        as :func:`read_clicks`; ConfigError: bad bucket counts.
+    """
+    _check_options(format, on_bad_rows, separator, session_gap_s)
+    if n_buckets is not None and not (isinstance(n_buckets, int) and n_buckets >= 1):
+        raise ConfigError(f"n_buckets must be an integer >= 1, got {n_buckets!r}")
+    if not (isinstance(clicks_per_bucket, int) and clicks_per_bucket >= 1):
+        raise ConfigError(f"clicks_per_bucket must be an integer >= 1, got {clicks_per_bucket!r}")
+    directory = Path(directory)
+    if directory.exists() and any(directory.iterdir()):
+        raise ConfigError(f"{directory}: the bucket folder must be empty")
+    with _scanned(source, format, separator) as (raw, label, kind, compression, sep, fmt, path):
+        p = _plan(
+            raw, label, kind, compression, sep, fmt, columns, on_bad_rows, event_types,
+            session_gap_s, drop_duplicates,
+        )  # fmt: skip
+        if n_buckets is None:
+            with _reading(label, _KIND_NAMES.get(kind, kind)):
+                rows = _approximate_rows(raw, path, kind)
+            n_buckets = max(1, math.ceil(rows / clicks_per_bucket))
+        by = "session_id" if p.cmap.session is not None else "user_id"
+        bucket = (pl.col(by).hash(seed=0) % n_buckets).alias(_BUCKET)
+        with _reading(label, _KIND_NAMES.get(kind, kind)):
+            p.plan.with_columns(bucket).sink_parquet(
+                pl.PartitionBy(directory, key=_BUCKET, include_key=False), mkdir=True
+            )
+    files = pl.scan_parquet(directory / "**" / "*.parquet") if directory.exists() else None
+    rows_read = 0 if files is None else int(files.select(pl.len()).collect().item())
+    p.report.rows_read = rows_read
+    if rows_read == 0:
+        raise EmptyDataError(f"{label}: no data rows (the file has a header only, or nothing)")
+    assert files is not None
+    _check_bad_rows(files, rows_read, p)
+    return ClickBuckets(directory, n_buckets, p)
+
+
+def _check_options(
+    format: str, on_bad_rows: str, separator: str | None, session_gap_s: float | None
+) -> None:
     if format not in FORMATS:
         raise ConfigError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")
     if on_bad_rows not in ("error", "skip"):
@@ -793,22 +922,32 @@ def read_clicks(
     if session_gap_s is not None and not session_gap_s > 0:
         raise ConfigError(f"session_gap_s must be > 0 seconds, got {session_gap_s}")
 
-    if isinstance(source, pl.DataFrame | pl.LazyFrame):
-        raw = source.lazy().with_row_index(_ROW)
-        return _read(
-            raw,
-            "<frame>",
-            "frame",
-            None,
-            None,
-            format,
-            columns,
-            on_bad_rows,
-            event_types,
-            session_gap_s,
-            drop_duplicates,
-        )
 
+def _approximate_rows(raw: pl.LazyFrame, path: Path | None, kind: str) -> int:
+    """Rows of a dump, to size buckets: Parquet's metadata; lines of a text file, read in
+    16 MB blocks (a polars count would map the whole file into memory); a frame's height."""
+    if path is None or kind == "parquet":
+        return int(raw.select(pl.len()).collect(engine="streaming").item())
+    lines, last = 0, b"\n"
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 24), b""):
+            lines += block.count(b"\n")
+            last = block[-1:]
+    return lines + (last != b"\n") - (kind == "csv")  # a last line without "\n"; header
+
+
+@contextmanager
+def _scanned(
+    source: str | os.PathLike[str] | pl.DataFrame | pl.LazyFrame,
+    format: str,
+    separator: str | None,
+) -> Iterator[tuple[pl.LazyFrame, str, str, str | None, str | None, str, Path | None]]:
+    """``(raw scan with a row index, label, file kind, compression, separator, format,
+    path read)`` of a file or a frame (path ``None``); a gzip file is decompressed to a
+    temporary file (the path read) that lives until the block ends."""
+    if isinstance(source, pl.DataFrame | pl.LazyFrame):
+        yield source.lazy().with_row_index(_ROW), "<frame>", "frame", None, None, format, None
+        return
     path = Path(source)
     label = str(source)
     if not path.is_file():
@@ -828,23 +967,44 @@ def read_clicks(
                 format = "yoochoose"
         preset = PRESETS.get(format)
         raw, sep = _scan(path, kind, preset, separator, label)
-        # the frame is collected inside this block, before the temporary file goes away
-        return _read(
-            raw,
-            label,
-            kind,
-            compression,
-            sep,
-            format,
-            columns,
-            on_bad_rows,
-            event_types,
-            session_gap_s,
-            drop_duplicates,
+        yield raw, label, kind, compression, sep, format, path
+
+
+@dataclass
+class _Plan:
+    """A dump's lazy plan in canonical columns (plus the bad-row code) and how to finish
+    the rows it yields (bad rows, event types, duplicates, inactivity gaps)."""
+
+    plan: pl.LazyFrame
+    raw: pl.LazyFrame
+    report: IngestReport
+    cmap: ColumnMap
+    session_col: str
+    time_cols: list[str]
+    events: list[str] | None
+    drop_duplicates: bool
+    gap: float | None
+
+    def collect(self) -> pl.DataFrame:
+        """The plan's rows (streaming engine); errors name the file."""
+        r = self.report
+        with _reading(r.source, _KIND_NAMES.get(r.file_kind, r.file_kind)):
+            return self.plan.collect(engine="streaming")
+
+
+def _read(plan: _Plan) -> Clicks:
+    """Every row of ``plan``, in memory, finished (:func:`_finish`)."""
+    frame = plan.collect()
+    plan.report.rows_read = frame.height
+    if frame.height == 0:
+        raise EmptyDataError(
+            f"{plan.report.source}: no data rows (the file has a header only, or nothing)"
         )
+    _check_bad_rows(frame.lazy(), frame.height, plan)
+    return _finish(frame, plan)
 
 
-def _read(
+def _plan(
     raw: pl.LazyFrame,
     label: str,
     kind: str,
@@ -856,7 +1016,7 @@ def _read(
     event_types: Sequence[str] | None,
     session_gap_s: float | None,
     drop_duplicates: bool,
-) -> Clicks:
+) -> _Plan:
     with _reading(label, _KIND_NAMES.get(kind, kind)):
         schema = raw.collect_schema()
     names = [n for n in schema.names() if n != _ROW]
@@ -973,28 +1133,30 @@ def _read(
     if cmap.category is not None:
         out.append(pl.col(cmap.category).alias("category"))
     plan = staged.select(*out, pl.col(_ROW).alias("row_nr"), bad.alias(_BAD))
-    with _reading(label, _KIND_NAMES.get(kind, kind)):
-        frame = plan.collect(engine="streaming")
-    report.rows_read = frame.height
-    if frame.height == 0:
-        raise EmptyDataError(f"{label}: no data rows (the file has a header only, or nothing)")
+    return _Plan(plan, raw, report, cmap, session_col, time_cols, events, drop_duplicates, gap)
 
-    frame = _handle_bad_rows(
-        frame, raw, label, kind, cmap, session_col, time_cols, on_bad_rows, report
-    )
 
+def _finish(frame: pl.DataFrame, p: _Plan, bucket: bool = False) -> Clicks:
+    """Rows of ``p.plan`` (all, or one bucket of sessions) -> :class:`Clicks`: bad rows
+    dropped (:func:`_check_bad_rows` has raised already if they are errors), other event
+    types dropped, exact duplicates dropped, sessions cut at gaps; the counts are added
+    to ``p.report``. An empty result is an error unless ``bucket``."""
+    report, events, gap, cmap = p.report, p.events, p.gap, p.cmap
+    label = report.source
+    if report.bad_rows:
+        frame = frame.filter(pl.col(_BAD) == 0)
     if events is not None:
         keep = pl.col("event_type").is_in(events)
         before = frame.height
         frame = frame.filter(keep)
-        report.rows_other_events = before - frame.height
-    if drop_duplicates and frame.height:
+        report.rows_other_events += before - frame.height
+    if p.drop_duplicates and frame.height:
         before = frame.height
         frame = drop_exact_duplicates(frame.drop(_BAD))
-        report.duplicates_dropped = before - frame.height
+        report.duplicates_dropped += before - frame.height
     if _BAD in frame.columns:
         frame = frame.drop(_BAD)
-    if frame.height == 0:
+    if frame.height == 0 and not bucket:
         raise EmptyDataError(
             f"{label}: no rows left after dropping {report.rows_skipped} bad rows and "
             f"{report.rows_other_events} rows of other event types (kept: {events})"
@@ -1002,40 +1164,34 @@ def _read(
     if gap is not None:
         by = "session_id" if cmap.session else "user_id"
         frame, added = cut_sessions_at_gaps(frame, gap, by=by)
-        report.sessions_cut_at_gaps = added
+        report.sessions_cut_at_gaps += added
         if cmap.session is None:
             report.session_id_kind = "int"
-    report.rows = frame.height
+    report.rows += frame.height
     return Clicks(frame, report)
 
 
-def _handle_bad_rows(
-    frame: pl.DataFrame,
-    raw: pl.LazyFrame,
-    label: str,
-    kind: str,
-    cmap: ColumnMap,
-    session_col: str,
-    time_cols: list[str],
-    on_bad_rows: OnBadRows,
-    report: IngestReport,
-) -> pl.DataFrame:
+def _check_bad_rows(rows: pl.LazyFrame, n_rows: int, p: _Plan) -> None:
+    """Count the bad rows of ``rows`` (all ``n_rows`` rows of the dump) by reason into
+    the report; with ``on_bad_rows="error"`` raise :class:`BadRowsError` naming the first
+    bad row of each kind (and its values in the file)."""
+    report, raw, cmap, session_col, time_cols = p.report, p.raw, p.cmap, p.session_col, p.time_cols
+    label, kind = report.source, report.file_kind
     summary = (
-        frame.lazy()
-        .filter(pl.col(_BAD) > 0)
+        rows.filter(pl.col(_BAD) > 0)
         .group_by(_BAD)
         .agg(pl.len().alias("n"), pl.col("row_nr").min().alias("first"))
         .sort(_BAD)
         .collect()
     )
     if summary.height == 0:
-        return frame
+        return
     counts = {BAD_ROW_REASONS[int(c)]: int(n) for c, n in zip(summary[_BAD], summary["n"])}
     report.bad_rows = counts
     total = sum(counts.values())
-    if on_bad_rows == "skip":
+    if report.on_bad_rows == "skip":
         report.rows_skipped = total
-        return frame.filter(pl.col(_BAD) == 0)
+        return
 
     column_of = {
         1: None,
@@ -1077,7 +1233,7 @@ def _handle_bad_rows(
             f"{where}"
         )
     raise BadRowsError(
-        f"{label}: {total} bad row(s) out of {frame.height}: " + "; ".join(parts) + ". "
+        f"{label}: {total} bad row(s) out of {n_rows}: " + "; ".join(parts) + ". "
         "Fix the file, map other columns (--session-col/--item-col/--time-col, "
         "--time-unit, --id-type str for text ids), or pass --on-bad-rows skip to drop such rows (they are counted)."
     )

@@ -12,14 +12,14 @@ This module imports numpy only.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from sessionrec.errors import ConfigError
 
-__all__ = ["Sessions", "Samples", "lengths_to_offsets"]
+__all__ = ["Sessions", "Samples", "ChunkedSamples", "lengths_to_offsets"]
 
 
 def lengths_to_offsets(lengths: np.ndarray) -> np.ndarray:
@@ -249,6 +249,10 @@ class Samples:
             self.times,
         )
 
+    def chunks(self) -> Iterator[Samples]:
+        """The samples as one chunk (the interface of :class:`ChunkedSamples`)."""
+        yield self
+
     def batches(self, batch_size: int) -> Iterator[Samples]:
         """Consecutive batches of at most ``batch_size`` samples."""
         for start in range(0, len(self), batch_size):
@@ -264,3 +268,24 @@ class Samples:
         keep = cols < width
         out[rows[keep], cols[keep]] = self.items[keep]
         return out
+
+
+class ChunkedSamples:
+    """Samples held chunk by chunk (a sharded dataset's), one chunk in memory at a time.
+
+    ``load(i)`` gives chunk ``i``; :meth:`chunks` yields them in order. Consumers that
+    accept ``Samples | ChunkedSamples`` (evaluation) iterate ``chunks()``: a plain
+    :class:`Samples` is its own single chunk.
+    """
+
+    def __init__(self, load: Callable[[int], Samples], n_chunks: int, n_samples: int) -> None:
+        self._load = load
+        self.n_chunks = n_chunks
+        self._n_samples = n_samples
+
+    def __len__(self) -> int:
+        return self._n_samples
+
+    def chunks(self) -> Iterator[Samples]:
+        for i in range(self.n_chunks):
+            yield self._load(i)

@@ -13,6 +13,13 @@ test samples and by the group of the target item:
 - ``longtail``: the least-clicked half of the warm items
   (:func:`sessionrec.data.cold.longtail_mask`).
 
+The validation sessions (the latest ``valid_fraction`` of the training sessions) keep
+their clicks on the held-out items, as the newest sessions of a live catalog click its
+new items: the models never train on them, and the content model's ``new_item_offset``
+(how often it recommends items without clicks) is chosen on them
+(``TrainConfig.new_item_offset_grid``). The category-popularity baseline, which has no
+validation step, is fitted on the training sessions with every held-out click removed.
+
 Keys per method: ``hr@K``, ``mrr@K``, ``{group}_hr@K``, ``{group}_mrr@K``,
 ``{group}_ndcg@K`` and ``{group}_n_samples`` (percent, ``K`` in ``ks``).
 """
@@ -105,7 +112,7 @@ def cold_start_experiment(
     if model_config.content is not None:
         raise ConfigError("cold_start_experiment: give the id-only model config")
     aligned = catalog if catalog.n_vocab is not None else catalog.align(dataset.vocab)
-    split = hold_out_items(dataset, fraction, seed)
+    split = hold_out_items(dataset, fraction, seed, keep_recent=train_config.valid_fraction)
     train_data = split.dataset
     n_vocab, n_all = dataset.n_items, len(aligned)
     counts = np.bincount(train_data.train.items, minlength=n_all)  # [n_all]
@@ -122,6 +129,9 @@ def cold_start_experiment(
         "held_out_items": int(split.cold.sum()),
         "catalog_items_without_clicks": int(aligned.n_without_clicks),
         "train_sessions": len(train_data.train),
+        "recent_sessions_with_held_out_clicks": int(
+            train_data.meta["cold_items"]["recent_sessions_kept_whole"]
+        ),
         "test_samples": len(dataset.test),
     }
 
@@ -141,10 +151,18 @@ def cold_start_experiment(
             groups=target_groups,
             max_length=inference_max_length(train_config),
         )
-        results[name] = {**_summary(metrics, ks), "best_epoch": trained.metrics["best_epoch"]}
+        results[name] = {
+            **_summary(metrics, ks),
+            "best_epoch": trained.metrics["best_epoch"],
+            "repeat_bonus": trained.model.config.repeat_bonus,
+        }
+        if "new_item_offset" in trained.metrics:
+            chosen = trained.metrics["new_item_offset"]
+            results[name]["new_item_offset"] = trained.model.config.new_item_offset
+            results[name]["validation_new_targets"] = chosen["new_targets"]
 
     baseline = CategoryPopularity(category_codes(aligned, category_column)[:n_vocab])
-    baseline.fit(train_data.train, n_vocab)
+    baseline.fit(hold_out_items(dataset, fraction, seed).dataset.train, n_vocab)
     metrics = evaluate_recommender(baseline, dataset.test, n_vocab, ks=ks, groups=vocab_groups)
     results["category_popularity"] = _summary(metrics, ks)
     return results

@@ -72,9 +72,12 @@ class SRGNNConfig:
             :math:`\delta_i e_i + W c_i`.
         id_dropout: with ``content``, the probability of dropping an item's id part in
             a training step (DropoutNet), so that content-only vectors (items without
-            clicks) score like trained ones.
-        id_init: with ``content``, the id table's start: ``"uniform"`` (as SR-GNN's item
-            table) or ``"zeros"`` (items start from their content alone).
+            clicks) score like trained ones. Default 0.03: a dropped step is one a rarely
+            clicked item's id part does not learn from, and the long tail pays for it
+            (README, cold-start study).
+        id_init: with ``content``, the id table's start: ``"zeros"`` (default: items
+            start from their content alone, and an id part holds only what the clicks
+            added to it) or ``"uniform"`` (as SR-GNN's item table).
         content_scale: with ``content``, the content projection starts at this multiple
             of its default initialisation. Small values let the id parts dominate early
             training (ids fit clicked items better; content is the prior).
@@ -87,6 +90,12 @@ class SRGNNConfig:
             already in the session (once per item): repeat-aware scoring. Chosen on
             validation after training (``TrainConfig.repeat_bonus_grid``); training
             itself never uses it.
+        new_item_offset: :math:`b`, with ``content``, added at evaluation to the logit of
+            every item without training clicks (content-only vectors): how often new
+            items are recommended, calibrated. Chosen on validation after training
+            (``TrainConfig.new_item_offset_grid``) when the validation sessions click
+            such items; negative values favour the clicked catalog (and its long tail),
+            positive ones new items. Training never uses it.
         id_impute: with ``content``, what stands in for a missing id part (an item
             without clicks, or a dropped one in training): ``"zero"`` or ``"mean"`` (the
             mean id embedding of the items with clicks; see
@@ -103,12 +112,13 @@ class SRGNNConfig:
     position_readout: bool = False
     max_positions: int = 50
     content: dict[str, Any] | None = None
-    id_dropout: float = 0.1
-    id_init: Literal["zeros", "uniform"] = "uniform"
+    id_dropout: float = 0.03
+    id_init: Literal["zeros", "uniform"] = "zeros"
     content_scale: float = 0.3
     cold_negatives: bool = False
     id_impute: Literal["zero", "mean"] = "zero"
     repeat_bonus: float = 0.0
+    new_item_offset: float = 0.0
 
     def __post_init__(self) -> None:
         if self.n_items < 1:
@@ -121,6 +131,9 @@ class SRGNNConfig:
             raise ConfigError(
                 f"edge_weights must be 'binary' or 'count', got {self.edge_weights!r}"
             )
+        for name in ("repeat_bonus", "new_item_offset"):
+            if not math.isfinite(getattr(self, name)):
+                raise ConfigError(f"{name} must be a finite number, got {getattr(self, name)}")
         if not 0.0 <= self.id_dropout <= 1.0:
             raise ConfigError(f"id_dropout must be in [0, 1], got {self.id_dropout}")
         if self.id_impute not in ("zero", "mean"):
@@ -293,11 +306,28 @@ class SRGNN(nn.Module):
         beta = self.config.repeat_bonus if beta is None else beta
         if beta == 0.0 or self.training:
             return logits
-        bonus = torch.full(graph.x.shape, beta, dtype=logits.dtype)  # [N_nodes]
+        bonus = torch.full(graph.x.shape, beta, dtype=logits.dtype, device=logits.device)
         return logits.index_put((graph.batch, graph.x), bonus, accumulate=True)
 
+    def add_new_item_offset(self, logits: Tensor, offset: float | None = None) -> Tensor:
+        r"""``logits [B, n_items]`` plus :math:`b` (``config.new_item_offset``, or
+        ``offset``) at every item without training clicks, in evaluation mode:
+        :math:`z_{bi} + b\,[i 	ext{ cold}]` (a content model's ``cold_mask``)."""
+        offset = self.config.new_item_offset if offset is None else offset
+        if offset == 0.0 or self.training or self.catalog is None:
+            return logits
+        return logits + offset * self.cold_mask.to(logits.dtype)  # [B, n] + [n]
+
+    def adjust(
+        self, logits: Tensor, graph: Batch, beta: float | None = None, offset: float | None = None
+    ) -> Tensor:
+        """The evaluation-time terms on raw ``logits``: the new-item offset, then the
+        repeat bonus (the config's values unless given)."""
+        return self.add_repeat_bonus(self.add_new_item_offset(logits, offset), graph, beta)
+
     def forward(self, graph: Batch) -> Tensor:
-        """Logits over every item, ``[B, n_items]`` (with the repeat bonus in evaluation)."""
+        """Logits over every item, ``[B, n_items]`` (in evaluation with the new-item
+        offset and the repeat bonus)."""
         table = self.item_table()  # once per step: normalising it is not free
         logits = self.scores(self.session_embedding(graph, table), table)
-        return self.add_repeat_bonus(logits, graph)
+        return self.adjust(logits, graph)
