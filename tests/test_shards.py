@@ -204,3 +204,8 @@ def test_fit_on_shards_publishes_the_model_and_removes_the_shards(tmp_path, caps
     assert result["dataset"]["test_samples"] == 2805
     assert (out / "model.onnx").is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+    # a run failing after the shards were written removes them too
+    missing = ["--catalog", str(tmp_path / "missing.csv"), "--threads", "1", "--quiet"]
+    assert main([*command, *missing]) == 1
+    assert "missing.csv" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]

@@ -21,6 +21,7 @@ one, never a mix.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 import time
@@ -33,7 +34,22 @@ def staging_directory(out: Path) -> Path:
     return out.parent / f".{out.name}.fit"
 
 
+def shards_directory(out: Path) -> Path:
+    """Where ``fit --shard-clicks`` puts this process's shards (``torchrun``: one folder
+    per rank); removed when the run ends, whatever the outcome."""
+    rank = int(os.environ.get("RANK", "0"))
+    return out.parent / (f".{out.name}.data" + (f".rank{rank}" if rank else ""))
+
+
 def _fit(args: argparse.Namespace) -> int:
+    shards = shards_directory(Path(args.out))
+    try:
+        return _fit_steps(args, shards)
+    finally:
+        shutil.rmtree(shards, ignore_errors=True)
+
+
+def _fit_steps(args: argparse.Namespace, shards: Path) -> int:
     from sessionrec.artifacts import commit_files, publish_directory
     from sessionrec.cli import print_json
     from sessionrec.cli.data_commands import prepare_from_args
@@ -67,7 +83,6 @@ def _fit(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     log(f"[1/4] preparing {args.clicks}")
     # with --shard-clicks the shards go beside the staging folder (one set per process)
-    shards = out.parent / (f".{out.name}.data" + (f".rank{rank}" if rank else ""))
     dataset = prepare_from_args(args, progress=not args.quiet, sharded_out=shards)
     catalog = load_catalog_argument(args, dataset)
     timings["prepare_s"] = time.perf_counter() - t0
@@ -86,7 +101,6 @@ def _fit(args: argparse.Namespace) -> int:
     timings["train_s"] = time.perf_counter() - t
     leave_distributed()
     if rank != 0:
-        shutil.rmtree(shards, ignore_errors=True)
         return 0  # rank 0 exports, reports and publishes
     if "warm_start" in trained.metrics:
         w = trained.metrics["warm_start"]
@@ -128,7 +142,6 @@ def _fit(args: argparse.Namespace) -> int:
     )
     publish_directory(staging, out)
     shutil.rmtree(staging)
-    shutil.rmtree(shards, ignore_errors=True)
 
     result: dict[str, Any] = {
         "out": str(out),

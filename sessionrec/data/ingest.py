@@ -900,13 +900,15 @@ def read_click_buckets(
             p.plan.with_columns(bucket).sink_parquet(
                 pl.PartitionBy(directory, key=_BUCKET, include_key=False), mkdir=True
             )
-    files = pl.scan_parquet(directory / "**" / "*.parquet") if directory.exists() else None
-    rows_read = 0 if files is None else int(files.select(pl.len()).collect().item())
-    p.report.rows_read = rows_read
-    if rows_read == 0:
-        raise EmptyDataError(f"{label}: no data rows (the file has a header only, or nothing)")
-    assert files is not None
-    _check_bad_rows(files, rows_read, p)
+        written = sorted(directory.rglob("*.parquet")) if directory.exists() else []
+        files = pl.scan_parquet(written) if written else None
+        rows_read = 0 if files is None else int(files.select(pl.len()).collect().item())
+        p.report.rows_read = rows_read
+        if rows_read == 0:
+            raise EmptyDataError(f"{label}: no data rows (the file has a header only, or nothing)")
+        assert files is not None
+        # inside the block: a bad row's values are read from the (decompressed) file
+        _check_bad_rows(files, rows_read, p)
     return ClickBuckets(directory, n_buckets, p)
 
 

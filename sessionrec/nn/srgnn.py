@@ -312,7 +312,7 @@ class SRGNN(nn.Module):
     def add_new_item_offset(self, logits: Tensor, offset: float | None = None) -> Tensor:
         r"""``logits [B, n_items]`` plus :math:`b` (``config.new_item_offset``, or
         ``offset``) at every item without training clicks, in evaluation mode:
-        :math:`z_{bi} + b\,[i 	ext{ cold}]` (a content model's ``cold_mask``)."""
+        :math:`z_{bi} + b\,[i \text{ new}]` (a content model's ``cold_mask``)."""
         offset = self.config.new_item_offset if offset is None else offset
         if offset == 0.0 or self.training or self.catalog is None:
             return logits
