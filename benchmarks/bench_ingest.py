@@ -78,9 +78,10 @@ def run(command: list[str], env: dict[str, str], log: Path) -> tuple[float, floa
     t0 = time.perf_counter()
     with open(out, "w") as stdout, open(log, "w") as stderr:
         proc = subprocess.Popen(command, env=env, stdout=stdout, stderr=stderr)
-        _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - t0
-    if os.waitstatus_to_exitcode(status) != 0:
+        _, status, usage = os.wait4(proc.pid, 0)  # the child's own peak, not the max
+    seconds = time.perf_counter() - t0  # over all children so far
+    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
+    if proc.returncode != 0:
         sys.stderr.write(log.read_text()[-3000:])
         raise SystemExit(f"failed: {' '.join(command)}")
     return seconds, usage.ru_maxrss / 1024, out.read_text()  # ru_maxrss: KB on Linux

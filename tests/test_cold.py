@@ -75,8 +75,9 @@ def test_recent_sessions_keep_their_held_out_clicks_for_validation():
     assert fit.to_lists() == [[3, 3, 4]]
     assert not split.cold[fit.items].any()
     assert valid.targets.tolist() == [4, 3]  # [2] -> 4, [0] -> 3
-    with pytest.raises(ConfigError, match="keep_recent"):
-        hold_out_items(dataset, 0.4, seed=1, keep_recent=1.0)
+    for bad in (1.0, -0.1):
+        with pytest.raises(ConfigError, match="keep_recent"):
+            hold_out_items(dataset, 0.4, seed=1, keep_recent=bad)
 
 
 def test_recent_sessions_match_the_validation_split_on_real_sizes():

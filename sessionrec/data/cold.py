@@ -126,10 +126,10 @@ def _recent_sessions(train: Sessions, keep_click: np.ndarray, fraction: float) -
     split of the sessions left after the hold-out takes (see :func:`hold_out_items`)."""
     n = len(train)
     recent = np.zeros(n, dtype=bool)
-    if fraction <= 0.0:
-        return recent
-    if not fraction < 1.0:
+    if not 0.0 <= fraction < 1.0:
         raise ConfigError(f"keep_recent must be in [0, 1), got {fraction}")
+    if fraction == 0.0:
+        return recent
     order = (
         np.arange(n) if train.times is None else np.lexsort((np.arange(n), train.times))
     )  # by time, then position: validation_split's order
