@@ -292,21 +292,40 @@ def _filter_sessions_and_items(
     return clicks
 
 
+def _index(
+    train: pl.DataFrame, test: pl.DataFrame, ids: pl.Series, k: int
+) -> tuple[pl.DataFrame, pl.DataFrame, int]:
+    """``item_index`` (the position in the vocabulary ``ids``) on both sides; test clicks
+    on items outside it dropped, then test sessions left with fewer than ``k`` clicks.
+
+    Returns:
+        ``(train, test, test clicks dropped as unseen)``.
+    """
+    index = _to_index(pl.col("item_id"), ids)
+    train = train.with_columns(item_index=index)
+    test = test.with_columns(item_index=index)
+    before = test.height
+    test = test.filter(pl.col("item_index").is_not_null())
+    unseen = before - test.height
+    return train, test.filter(pl.len().over("session_id") >= k), unseen
+
+
+def _last_clicks(frame: pl.DataFrame, max_length: int | None) -> tuple[pl.DataFrame, int]:
+    """Each session's last ``max_length`` clicks (a session-contiguous frame; ``None``:
+    all); returns ``(frame, clicks cut)``."""
+    if max_length is None:
+        return frame, 0
+    from_end = pl.len().over("session_id") - 1 - pl.int_range(pl.len()).over("session_id")
+    kept = frame.filter(from_end < max_length)
+    return kept, frame.height - kept.height
+
+
 def _vocab_and_index(
     train: pl.DataFrame, test: pl.DataFrame, k: int, rep: dict[str, Any]
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.Series]:
     """Sorted training item ids; ``item_index`` on both sides; unseen test clicks dropped."""
     ids = train.get_column("item_id").unique().sort()
-    index = pl.col("item_id").replace_strict(
-        ids, pl.int_range(len(ids), dtype=pl.Int64, eager=True), default=None,
-        return_dtype=pl.Int64,
-    )  # fmt: skip
-    train = train.with_columns(item_index=index)
-    test = test.with_columns(item_index=index)
-    before = test.height
-    test = test.filter(pl.col("item_index").is_not_null())
-    rep["test_clicks_on_unseen_items"] = before - test.height
-    test = test.filter(pl.len().over("session_id") >= k)
+    train, test, rep["test_clicks_on_unseen_items"] = _index(train, test, ids, k)
     rep["test_sessions_too_short_after_unseen_filter"] = rep["test_sessions_in_split"] - (
         test.get_column("session_id").n_unique()
     )
@@ -367,18 +386,13 @@ def _default_protocol(
 
     # 6: keep the last L clicks of training sessions (before the vocabulary, so every
     # vocabulary item occurs in training)
-    from_end = pl.len().over("session_id") - 1 - pl.int_range(pl.len()).over("session_id")
-    cut = 0
-    if cfg.max_session_length is not None:
-        kept = train.filter(from_end < cfg.max_session_length)
-        cut, train = train.height - kept.height, kept
+    train, cut = _last_clicks(train, cfg.max_session_length)
     # 7-8: vocabulary of the sorted training ids; unseen test clicks dropped
     train, test, ids = _vocab_and_index(train, test, k, rep)
     # 9: keep the last L known clicks of test sessions
+    test, test_cut = _last_clicks(test, cfg.max_session_length)
     if cfg.max_session_length is not None:
-        kept = test.filter(from_end < cfg.max_session_length)
-        cut, test = cut + test.height - kept.height, kept
-        rep["clicks_cut_by_max_session_length"] = cut
+        rep["clicks_cut_by_max_session_length"] = cut + test_cut
     stages.step("index")
     return (
         _sessions_in_time_order(train),

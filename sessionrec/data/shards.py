@@ -52,6 +52,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from sessionrec.artifacts import file_sha256
 from sessionrec.data.dataset import (
     FORMAT as DATASET_FORMAT,
 )
@@ -68,9 +69,10 @@ from sessionrec.data.protocol import (
     DAY_S,
     ProtocolConfig,
     _ids_array,
+    _index,
+    _last_clicks,
     _plain,
     _sessions_in_time_order,
-    _to_index,
 )
 from sessionrec.data.sessions import ChunkedSamples, Samples, Sessions
 from sessionrec.data.vocab import ItemVocab
@@ -81,14 +83,6 @@ __all__ = ["ShardedDataset", "prepare_sharded", "load_dataset", "in_memory", "FO
 FORMAT = "sessionrec.sharded/1"
 #: Clicks per shard when neither a shard count nor a size is given.
 DEFAULT_CLICKS_PER_SHARD = 2_000_000
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 @dataclass
@@ -122,7 +116,7 @@ class ShardedDataset:
         path = self.directory / shard["file"]
         if not path.is_file():
             raise ArtifactError(f"{self.directory}: shard file {shard['file']} is missing")
-        if _sha256(path) != shard["sha256"]:
+        if file_sha256(path) != shard["sha256"]:
             raise ArtifactError(
                 f"{path}: does not match its SHA-256 in dataset.json (modified or "
                 "corrupted); prepare the dataset again"
@@ -203,15 +197,6 @@ def in_memory(dataset: SessionDataset | ShardedDataset, what: str) -> SessionDat
 # -- preparing ---------------------------------------------------------------------------
 def _n_sessions(frame: pl.DataFrame) -> int:
     return frame.get_column("session_id").n_unique() if frame.height else 0
-
-
-def _last_clicks(frame: pl.DataFrame, max_length: int | None) -> tuple[pl.DataFrame, int]:
-    """Each session's last ``max_length`` clicks (session-contiguous frame); clicks cut."""
-    if max_length is None:
-        return frame, 0
-    from_end = pl.len().over("session_id") - 1 - pl.int_range(pl.len()).over("session_id")
-    kept = frame.filter(from_end < max_length)
-    return kept, frame.height - kept.height
 
 
 def _add(rep: dict[str, Any], **counts: int) -> None:
@@ -383,13 +368,7 @@ def prepare_sharded(
         for i in range(n):
             train = pl.read_parquet(stage("train", i))
             test = pl.read_parquet(stage("test", i))
-            index = _to_index(pl.col("item_id"), ids)
-            train = train.with_columns(item_index=index)
-            test = test.with_columns(item_index=index)
-            before = test.height
-            test = test.filter(pl.col("item_index").is_not_null())
-            unseen = before - test.height
-            test = test.filter(pl.len().over("session_id") >= k)
+            train, test, unseen = _index(train, test, ids, k)
             test, cut = _last_clicks(test, cfg.max_session_length)
             _add(
                 rep,
@@ -418,7 +397,7 @@ def prepare_sharded(
             shards.append(
                 {
                     "file": name,
-                    "sha256": _sha256(staging / name),
+                    "sha256": file_sha256(staging / name),
                     "train_sessions": len(train_sessions),
                     "train_clicks": train_sessions.n_clicks,
                     "test_samples": len(samples),
