@@ -96,14 +96,21 @@ def read_manifest(directory: str | os.PathLike[str]) -> dict[str, Any] | None:
     return manifest
 
 
-def verified_path(directory: str | os.PathLike[str], name: str, fmt: str) -> Path:
+def verified_path(
+    directory: str | os.PathLike[str],
+    name: str,
+    fmt: str,
+    manifest: dict[str, Any] | None = None,
+) -> Path:
     """The path of ``directory/name`` after checking it against the manifest
     (:func:`verified_paths` for one file)."""
-    return verified_paths(directory, {name: fmt})[name]
+    return verified_paths(directory, {name: fmt}, manifest)[name]
 
 
 def verified_paths(
-    directory: str | os.PathLike[str], formats: Mapping[str, str]
+    directory: str | os.PathLike[str],
+    formats: Mapping[str, str],
+    manifest: dict[str, Any] | None = None,
 ) -> dict[str, Path]:
     """The paths of the files ``formats`` names, each checked against the manifest (read
     once).
@@ -112,6 +119,8 @@ def verified_paths(
         directory: the artifact directory.
         formats: file name -> the format this reader understands (e.g.
             ``"sessionrec.model/1"``).
+        manifest: the directory's manifest if the caller has read it already
+            (:func:`read_manifest`); else it is read here.
 
     Returns:
         name -> ``directory/name``, or its ``.pending`` twin when a commit was interrupted
@@ -122,7 +131,7 @@ def verified_paths(
             or its SHA-256 differs from the manifest's.
     """
     directory = Path(directory)
-    manifest = read_manifest(directory)
+    manifest = read_manifest(directory) if manifest is None else manifest
     if manifest is None:
         raise ArtifactError(
             f"{directory}: no {MANIFEST}, so its files cannot be verified (written by a "

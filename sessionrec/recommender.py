@@ -135,8 +135,9 @@ class SessionRecommender:
         if not path.is_file():
             raise ArtifactError(f"{path}: no such model file (export one with `sessionrec export`)")
         source = path  # the bytes to run: the file, or its committed .pending twin
-        if read_manifest(path.parent) is not None:
-            source = verified_path(path.parent, path.name, CONTRACT)
+        manifest = read_manifest(path.parent)  # read once: presence, then verification
+        if manifest is not None:
+            source = verified_path(path.parent, path.name, CONTRACT, manifest)
         elif require_manifest:
             raise ArtifactError(
                 f"{path}: no manifest.json beside it to verify it against (require_manifest=True); "
