@@ -30,8 +30,9 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields, replace
+from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import torch
@@ -43,7 +44,7 @@ from sessionrec.artifacts import MANIFEST, commit_files, verified_paths
 from sessionrec.data.dataset import SessionDataset, validation_split
 from sessionrec.data.sessions import ChunkedSamples, Samples, Sessions
 from sessionrec.data.vocab import ItemVocab
-from sessionrec.errors import ArtifactError, ConfigError
+from sessionrec.errors import ArtifactError, ConfigError, SessionrecError
 from sessionrec.evaluate.metrics import MetricAccumulator
 from sessionrec.graph import session_graph_batch
 from sessionrec.nn.content import catalog_tensors, content_sizes
@@ -67,7 +68,10 @@ __all__ = [
     "resolve_device",
     "init_distributed",
     "leave_distributed",
+    "once_per_node",
 ]
+
+_T = TypeVar("_T")
 
 MODEL_FORMAT = "sessionrec.model/1"
 # what TrainedModel.save writes and load_model reads (each listed in manifest.json)
@@ -132,6 +136,14 @@ class TrainConfig:
             serving are CPU code).
         seed: seeds python, numpy and torch.
         eval_batch_size: samples per evaluation batch.
+        warm_shrink: :math:`\lambda`, with a warm start (``Trainer.fit(warm_start=...)``):
+            every carried weight starts at :math:`\lambda\,\theta_{old} + (1 - \lambda)
+            \,\theta_{fresh}`, shrink and perturb (Ash & Adams, 2020). ``1`` copies the
+            previous model unchanged; a model trained to a decayed learning rate copied
+            as it is levels off below a cold run (README, warm start).
+        warm_lr_decay_first: with a warm start, the epochs before the first learning-rate
+            decay (then every ``lr_decay_every``; ``None``: as without one): a warm run
+            starts near a solution and needs fewer epochs at the full rate.
     """
 
     epochs: int = 30
@@ -154,13 +166,18 @@ class TrainConfig:
     device: str = "cpu"
     seed: int = 42
     eval_batch_size: int = 500
+    warm_shrink: float = 0.4
+    warm_lr_decay_first: int | None = 2
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "lr_decay_every", "patience", "eval_batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.lr_decay_first is not None and self.lr_decay_first < 1:
-            raise ConfigError(f"lr_decay_first must be >= 1, got {self.lr_decay_first}")
+        for name in ("lr_decay_first", "warm_lr_decay_first"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not 0.0 <= self.warm_shrink <= 1.0:
+            raise ConfigError(f"warm_shrink must be in [0, 1], got {self.warm_shrink}")
         if self.lr <= 0:
             raise ConfigError(f"lr must be > 0, got {self.lr}")
         if not 0.0 <= self.valid_fraction < 1.0:
@@ -294,17 +311,22 @@ def extends_vocab(model_ids: np.ndarray, data_vocab: ItemVocab) -> bool:
 _ID_TABLES = ("embedding.weight", "item_repr.id_embedding.weight")  # [n_items, d]
 
 
-def _warm_start(model: SRGNN, vocab: ItemVocab, previous: TrainedModel) -> dict[str, Any]:
-    """Carry a previous model's weights into ``model`` (trained next on ``vocab``'s items)
+def _warm_start(
+    model: SRGNN, vocab: ItemVocab, previous: TrainedModel, shrink: float = 1.0
+) -> dict[str, Any]:
+    r"""Carry a previous model's weights into ``model`` (trained next on ``vocab``'s items)
     (``Trainer.fit(warm_start=...)``, ``--warm-start``).
 
     Every weight of the propagation and readout is copied; the id embedding of each item
     of ``vocab`` that ``previous`` knows is copied to its new row; new items keep their
     fresh initialisation (content vectors in a content model). The content encoder starts
     afresh: category codes and text buckets are recomputed from each run's catalog.
+    With ``shrink`` :math:`\lambda < 1` (``TrainConfig.warm_shrink``) a copied weight
+    becomes :math:`\lambda\,\theta_{old} + (1 - \lambda)\,\theta_{fresh}`, with
+    :math:`\theta_{fresh}` ``model``'s own initialisation (shrink and perturb).
 
     Returns:
-        What happened: ``items_kept``, ``items_added`` and ``items_no_longer_seen``
+        What happened: ``shrink``, ``items_kept``, ``items_added`` and ``items_no_longer_seen``
         (counts) with up to 20 example ids of the last two (JSON-ready).
 
     Raises:
@@ -339,6 +361,11 @@ def _warm_start(model: SRGNN, vocab: ItemVocab, previous: TrainedModel) -> dict[
         torch.from_numpy(old_index[known])
     ]
     updates[table_name] = table
+    if shrink != 1.0:
+        parameters = {name for name, _ in model.named_parameters()}
+        for name in updates.keys() & parameters:
+            # new rows of the id table: shrink * fresh + (1 - shrink) * fresh = fresh
+            updates[name] = shrink * updates[name] + (1.0 - shrink) * new_state[name]
     # the whole state, this model's own buffers (catalog features) included: a partial
     # state would leave CatalogFeatures without its tensors
     model.load_state_dict({**new_state, **updates})
@@ -347,6 +374,7 @@ def _warm_start(model: SRGNN, vocab: ItemVocab, previous: TrainedModel) -> dict[
     added = vocab.ids[~known]
     gone = previous.vocab.ids[~still_seen]
     return {
+        "shrink": shrink,
         "items_kept": int(known.sum()),
         "items_added": int(len(added)),
         "items_no_longer_seen": int(len(gone)),
@@ -703,6 +731,41 @@ def init_distributed(device: str = "cpu") -> tuple[int, int]:
     return _rank_and_world()
 
 
+def once_per_node(work: Callable[[], _T], then: Callable[[], _T]) -> _T:
+    """``work()`` on the first process of each machine (``LOCAL_RANK`` 0), ``then()`` on
+    the others once every first process is done: files written once per machine (e.g.
+    ``fit --shard-clicks``'s shards), then read by every process.
+
+    The others wait in a collective of a ``gloo`` group without the default 30-minute
+    timeout (the work may take hours). An error of a first process is raised on it and,
+    as a :class:`~sessionrec.errors.SessionrecError`, on every other process. Outside
+    ``torchrun`` (no process group): ``work()``.
+    """
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()):
+        return work()
+    group = dist.new_group(backend="gloo", timeout=timedelta(days=7))
+    first = int(os.environ.get("LOCAL_RANK", "0")) == 0
+    result, error = None, None
+    if first:
+        try:
+            result = work()
+        except Exception as e:  # every process must reach the collective below
+            error = e
+    failed = torch.tensor([float(error is not None)])
+    dist.all_reduce(failed, group=group)
+    dist.destroy_process_group(group)
+    if error is not None:
+        raise error
+    if failed.item() > 0:
+        raise SessionrecError(
+            "the first process of a machine failed (its error is in its output); this "
+            "process stops too"
+        )
+    return result if first else then()  # type: ignore[return-value]
+
+
 def _collective_device() -> torch.device:
     """Where tensors of collectives live: the GPU under nccl, else the CPU."""
     import torch.distributed as dist
@@ -925,13 +988,16 @@ class Trainer:
         if catalog is not None:
             # content only for the items this run never sees clicked (validation excluded)
             model.set_catalog(catalog_tensors(catalog), torch.from_numpy(data.fit_counts == 0))
-        warm = None if warm_start is None else _warm_start(model, vocab, warm_start)
+        warm = (
+            None if warm_start is None else _warm_start(model, vocab, warm_start, cfg.warm_shrink)
+        )
         device = resolve_device(cfg.device)
         model.to(device)  # after the catalog and the warm start, which fill it on the CPU
         if warm is not None:
             self._log(
                 f"warm start: {warm['items_kept']} items kept, {warm['items_added']} added, "
-                f"{warm['items_no_longer_seen']} of the previous model no longer seen"
+                f"{warm['items_no_longer_seen']} of the previous model no longer seen; "
+                f"weights at {cfg.warm_shrink:g} x old + {1 - cfg.warm_shrink:g} x fresh"
             )
         step: torch.nn.Module = _TrainingStep(model, cfg.bf16_scoring)
         if self.world_size > 1:
@@ -946,7 +1012,12 @@ class Trainer:
         optimizer = torch.optim.Adam(
             model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True
         )
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda e: lr_factor(cfg, e))
+        schedule = (
+            cfg
+            if warm is None or cfg.warm_lr_decay_first is None
+            else replace(cfg, lr_decay_first=cfg.warm_lr_decay_first)
+        )
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda e: lr_factor(schedule, e))
         history: list[dict[str, Any]] = []
         best_score, best_epoch, best_state = -math.inf, -1, None
         progress_score, stale = -math.inf, 0  # early stopping (min_improvement)

@@ -215,6 +215,7 @@ def test_warm_start_copies_known_items_and_reports_the_rest(tiny_dataset):
     before = fresh.embedding.weight.detach().clone()
     report = _warm_start(fresh, new_data.vocab, old)
     assert report == {
+        "shrink": 1.0,
         "items_kept": 25,
         "items_added": 5,
         "items_no_longer_seen": 5,
@@ -228,6 +229,40 @@ def test_warm_start_copies_known_items_and_reports_the_rest(tiny_dataset):
     for name, value in old.model.state_dict().items():
         if name != "embedding.weight":
             torch.testing.assert_close(fresh.state_dict()[name], value)
+
+
+def test_warm_start_shrinks_and_perturbs_every_carried_weight(tiny_dataset):
+    """lambda = 0.25: a carried weight is 0.25 old + 0.75 fresh; a new item stays fresh."""
+    from sessionrec.nn.srgnn import SRGNN
+    from sessionrec.train import _warm_start
+
+    old = _fit(tiny_dataset, epochs=1)
+    new_data = _shifted(tiny_dataset, 5)
+    model = SRGNN(config_preset("srgnn", new_data.n_items)[0])
+    fresh = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    assert _warm_start(model, new_data.vocab, old, shrink=0.25)["shrink"] == 0.25
+    state, old_state = model.state_dict(), old.model.state_dict()
+    table = state["embedding.weight"]
+    expected = 0.25 * old_state["embedding.weight"][5:] + 0.75 * fresh["embedding.weight"][:25]
+    torch.testing.assert_close(table[:25], expected)
+    torch.testing.assert_close(table[25:], fresh["embedding.weight"][25:])
+    for name, value in old_state.items():
+        if name != "embedding.weight":
+            torch.testing.assert_close(state[name], 0.25 * value + 0.75 * fresh[name])
+
+
+def test_a_warm_run_decays_its_learning_rate_on_its_own_schedule(tiny_dataset):
+    old = _fit(tiny_dataset, epochs=1)
+    model_config, train_config = config_preset(
+        "srgnn", tiny_dataset.n_items, epochs=3, patience=3, lr=0.01, warm_lr_decay_first=1
+    )
+    cold = Trainer(model_config, train_config, progress=False).fit(tiny_dataset)
+    warm = Trainer(model_config, train_config, progress=False).fit(tiny_dataset, warm_start=old)
+    # the srgnn preset decays after 2 epochs; a warm run, here, after 1
+    assert [h["lr"] for h in cold.history] == pytest.approx([0.01, 0.01, 0.001])
+    assert [h["lr"] for h in warm.history] == pytest.approx([0.01, 0.001, 0.001])
+    with pytest.raises(ConfigError, match="warm_shrink"):
+        config_preset("srgnn", 3, warm_shrink=1.5)
 
 
 def test_warm_start_needs_the_same_architecture(tiny_dataset):
@@ -316,17 +351,17 @@ def test_default_config_selects_a_repeat_bonus_and_the_refit_keeps_it(tiny_datas
 
 
 def test_set_parses_numbers_words_and_grids():
-    from sessionrec.cli.model_commands import _apply_sets
+    from sessionrec.cli.model_commands import apply_sets
 
     model_config, train_config = config_preset("default", 10)
     sets = ["dim=8", "id_impute=mean", "new_item_offset_grid=-1,0,1.5", "repeat_bonus_grid=()"]
-    model_config, train_config = _apply_sets(
+    model_config, train_config = apply_sets(
         [*sets, "max_session_length=none"], model_config, train_config
     )
     assert model_config.dim == 8 and model_config.id_impute == "mean"
     assert train_config.new_item_offset_grid == (-1, 0, 1.5)
     assert train_config.repeat_bonus_grid == () and train_config.max_session_length is None
-    _, one = _apply_sets(["new_item_offset_grid=0"], model_config, train_config)
+    _, one = apply_sets(["new_item_offset_grid=0"], model_config, train_config)
     assert one.new_item_offset_grid == (0,)  # one value of a grid: a one-value grid
 
 
@@ -348,3 +383,26 @@ def test_device_choice_and_a_clear_error_without_cuda(tiny_dataset, tmp_path, ca
     assert "--device cpu" in capsys.readouterr().err
     assert main([*command, "auto", "--epochs", "1", "--quiet", "--json"]) == 0
     assert load_model(tmp_path / "m").train_config.device == "auto"
+
+
+def test_init_distributed_picks_nccl_and_the_local_gpu_under_cuda(monkeypatch):
+    """The GPU wiring without a GPU (none here or in CI): under torchrun with
+    ``--device cuda``, process LOCAL_RANK 1 binds cuda:1 and joins over nccl; with
+    ``cpu``, gloo. torch's own calls are recorded, not made."""
+    import torch.distributed as dist
+
+    from sessionrec.train import init_distributed
+
+    calls = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "set_device", lambda d: calls.append(("set_device", d)))
+    monkeypatch.setattr(dist, "is_initialized", lambda: False)
+    monkeypatch.setattr(dist, "init_process_group", lambda **kw: calls.append(("init", kw)))
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    assert init_distributed("cuda") == (0, 1)  # (nothing was really joined)
+    gpu = torch.device("cuda", 1)
+    assert calls == [("set_device", gpu), ("init", {"backend": "nccl", "device_id": gpu})]
+    calls.clear()
+    init_distributed("cpu")
+    assert calls == [("init", {"backend": "gloo"})]

@@ -35,10 +35,11 @@ def staging_directory(out: Path) -> Path:
 
 
 def shards_directory(out: Path) -> Path:
-    """Where ``fit --shard-clicks`` puts this process's shards (``torchrun``: one folder
-    per rank); removed when the run ends, whatever the outcome."""
-    rank = int(os.environ.get("RANK", "0"))
-    return out.parent / (f".{out.name}.data" + (f".rank{rank}" if rank else ""))
+    """Where ``fit --shard-clicks`` puts its shards: written by the first process of
+    each machine (``torchrun``: one folder per machine, ``GROUP_RANK``), read by every
+    process of it, removed by the first when the run ends, whatever the outcome."""
+    node = int(os.environ.get("GROUP_RANK", "0"))
+    return out.parent / (f".{out.name}.data" + (f".node{node}" if node else ""))
 
 
 def _fit(args: argparse.Namespace) -> int:
@@ -46,7 +47,8 @@ def _fit(args: argparse.Namespace) -> int:
     try:
         return _fit_steps(args, shards)
     finally:
-        shutil.rmtree(shards, ignore_errors=True)
+        if int(os.environ.get("LOCAL_RANK", "0")) == 0:
+            shutil.rmtree(shards, ignore_errors=True)
 
 
 def _fit_steps(args: argparse.Namespace, shards: Path) -> int:
@@ -59,8 +61,9 @@ def _fit_steps(args: argparse.Namespace, shards: Path) -> int:
         trainer_from_args,
         warm_start_argument,
     )
+    from sessionrec.data.shards import load_dataset
     from sessionrec.onnx_export import export_onnx
-    from sessionrec.train import init_distributed, leave_distributed
+    from sessionrec.train import init_distributed, leave_distributed, once_per_node
     from sessionrec.training_report import REPORT_FORMAT, plot_history, report_json
 
     out = Path(args.out)
@@ -82,8 +85,13 @@ def _fit_steps(args: argparse.Namespace, shards: Path) -> int:
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     log(f"[1/4] preparing {args.clicks}")
-    # with --shard-clicks the shards go beside the staging folder (one set per process)
-    dataset = prepare_from_args(args, progress=not args.quiet, sharded_out=shards)
+    if args.shard_clicks is None:
+        dataset = prepare_from_args(args, progress=not args.quiet)
+    else:  # shards beside the staging folder, prepared once per machine
+        dataset = once_per_node(
+            lambda: prepare_from_args(args, progress=not args.quiet, sharded_out=shards),
+            lambda: load_dataset(shards),
+        )
     catalog = load_catalog_argument(args, dataset)
     timings["prepare_s"] = time.perf_counter() - t0
     stats = dataset.stats()

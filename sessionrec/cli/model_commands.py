@@ -185,7 +185,7 @@ def trainer_from_args(args: argparse.Namespace, dataset: Any, catalog: Any, out:
     if catalog is not None:
         model_config = with_catalog(model_config, catalog)
     if args.set:
-        model_config, train_config = _apply_sets(args.set, model_config, train_config)
+        model_config, train_config = apply_sets(args.set, model_config, train_config)
     return Trainer(
         model_config, train_config, out, progress=not args.quiet, max_minutes=args.max_minutes
     )
@@ -228,7 +228,7 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _apply_sets(items: list[str], model_config: Any, train_config: Any) -> tuple[Any, Any]:
+def apply_sets(items: list[str], model_config: Any, train_config: Any) -> tuple[Any, Any]:
     """Apply ``--set NAME=VALUE`` to whichever config (model or training) has NAME."""
     from dataclasses import fields, replace
 
@@ -301,7 +301,7 @@ def _cold_start(args: argparse.Namespace) -> int:
     overrides = {"epochs": args.epochs, "seed": args.train_seed, "patience": args.patience}
     model_config, train_config = config_preset(args.config, dataset.n_items, **overrides)
     if args.set:
-        model_config, train_config = _apply_sets(args.set, model_config, train_config)
+        model_config, train_config = apply_sets(args.set, model_config, train_config)
     ks = tuple(sorted({10, args.k}))
     result = cold_start_experiment(
         dataset,
