@@ -885,7 +885,7 @@ class _ShardedData(_TrainingData):
             fit, valid = self._split(sessions)
             self.item_counts += np.bincount(sessions.items, minlength=n_items)
             self.fit_counts += np.bincount(fit.items, minlength=n_items)
-            self.n_fit_samples += int(np.maximum(fit.lengths - 1, 0).sum())
+            self.n_fit_samples += fit.n_samples
             n_valid += 0 if valid is None else len(valid)
             self.n_train_sessions += len(sessions)
         self.valid = (

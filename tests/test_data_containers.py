@@ -23,11 +23,21 @@ from sessionrec.errors import ArtifactError, ConfigError, EmptyDataError, Unsafe
 
 # -- sessions and samples ---------------------------------------------------------------
 def test_prefix_augmentation_by_hand():
-    samples = Sessions.from_lists([[1, 2, 3, 4], [7, 8], [9]]).to_samples()
+    sessions = Sessions.from_lists([[1, 2, 3, 4], [7, 8], [9]])
+    samples = sessions.to_samples()
+    assert sessions.n_samples == len(samples) == 4  # 3 + 1 + none for one click
     prefixes = [samples.prefix(i).tolist() for i in range(len(samples))]
     assert prefixes == [[1], [1, 2], [1, 2, 3], [7]]
     assert samples.targets.tolist() == [2, 3, 4, 8]
     assert samples.session_index.tolist() == [0, 0, 0, 1]
+
+
+def test_recency_order_by_time_then_position():
+    times = np.array([5.0, 1.0, 5.0, 3.0])
+    sessions = Sessions.from_lists([[1, 2]] * 4)
+    assert sessions.recency_order().tolist() == [0, 1, 2, 3]  # no times: position
+    timed = Sessions(sessions.items, sessions.offsets, times)
+    assert timed.recency_order().tolist() == [1, 3, 0, 2]  # the tie at 5.0 by position
 
 
 def test_prefix_augmentation_keeps_the_last_clicks():

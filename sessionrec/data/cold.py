@@ -130,9 +130,7 @@ def _recent_sessions(train: Sessions, keep_click: np.ndarray, fraction: float) -
         raise ConfigError(f"keep_recent must be in [0, 1), got {fraction}")
     if fraction == 0.0:
         return recent
-    order = (
-        np.arange(n) if train.times is None else np.lexsort((np.arange(n), train.times))
-    )  # by time, then position: validation_split's order
+    order = train.recency_order()  # validation_split's order
     session_of_click = np.repeat(np.arange(n, dtype=np.int64), train.lengths)
     kept_lengths = np.bincount(session_of_click[keep_click], minlength=n)  # [n_sessions]
     k = int(round(n * fraction))

@@ -59,11 +59,7 @@ def validation_split(
         raise EmptyDataError(
             f"cannot carve a {fraction:.0%} validation split from {n} training sessions"
         )
-    order = (
-        np.arange(n)
-        if train.times is None
-        else np.lexsort((np.arange(n), train.times))  # by time, then position
-    )
+    order = train.recency_order()
     fit_index = np.sort(order[: n - n_valid])
     valid_index = np.sort(order[n - n_valid :])
     return train.select(fit_index), train.select(valid_index).to_samples(max_length)
@@ -112,7 +108,7 @@ class SessionDataset:
             "test_sessions": int(in_split) if in_split is not None else with_samples,
             "test_sessions_with_samples": with_samples,
             "items": self.n_items,
-            "train_samples": int(np.maximum(lengths - 1, 0).sum()),
+            "train_samples": self.train.n_samples,
             "test_samples": len(self.test),
             "train_clicks": self.train.n_clicks,
             "avg_train_session_length": float(lengths.mean()) if len(lengths) else 0.0,

@@ -514,7 +514,7 @@ def prepare(
         rep["test_sessions"] = int(len(np.unique(test.session_index)))  # type: ignore[arg-type]
         rep["items"] = len(vocab)
         rep["train_clicks"] = train.n_clicks
-        rep["train_samples"] = int(np.maximum(train.lengths - 1, 0).sum())
+        rep["train_samples"] = train.n_samples
         rep["test_samples"] = len(test)
         meta = {
             "source": ingest_report.source,

@@ -100,6 +100,19 @@ class Sessions:
     def n_clicks(self) -> int:
         return len(self.items)
 
+    def recency_order(self) -> np.ndarray:
+        """int64 session indices from oldest to newest: by :attr:`times`, ties by
+        position; by position alone without times."""
+        n = len(self)
+        if self.times is None:
+            return np.arange(n, dtype=np.int64)
+        return np.lexsort((np.arange(n), self.times)).astype(np.int64)
+
+    @property
+    def n_samples(self) -> int:
+        """Samples of :meth:`to_samples`: ``length - 1`` per session (none for one click)."""
+        return int(np.maximum(self.lengths - 1, 0).sum())
+
     def to_lists(self) -> list[list[int]]:
         return [s.tolist() for s in self]
 

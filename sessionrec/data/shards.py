@@ -404,7 +404,7 @@ def prepare_sharded(
                 }
             )
             totals["train_clicks"] += train_sessions.n_clicks
-            totals["train_samples"] += int(np.maximum(train_sessions.lengths - 1, 0).sum())
+            totals["train_samples"] += train_sessions.n_samples
             totals["test_samples"] += len(samples)
             totals["test_sessions"] += len(np.unique(samples.session_index))
         bar.close()

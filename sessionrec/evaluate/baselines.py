@@ -102,14 +102,6 @@ def _distinct_last(
     return row[last], item[last], pos[last], count
 
 
-def _recency_order(sessions: Sessions) -> np.ndarray:
-    """Session indices from oldest to newest: by time (then position), else by position."""
-    n = len(sessions)
-    if sessions.times is None:
-        return np.arange(n, dtype=np.int64)
-    return np.lexsort((np.arange(n), sessions.times)).astype(np.int64)
-
-
 # -- base class -------------------------------------------------------------------------
 class Baseline:
     """Common interface: ``fit(train, n_items) -> self``, ``scores(samples) -> [B, N]``."""
@@ -423,7 +415,7 @@ class _SessionKNN(Baseline):
         n_sessions = len(train)
         # Sessions are relabelled oldest -> newest, so that a larger column index is a
         # more recent session and "the most recent candidates" are the last of a row.
-        order = _recency_order(train)
+        order = train.recency_order()
         rank = np.empty(n_sessions, dtype=np.int64)
         rank[order] = np.arange(n_sessions, dtype=np.int64)
         rows = rank[np.repeat(np.arange(n_sessions, dtype=np.int64), train.lengths)]
