@@ -302,6 +302,7 @@ def prepare_sharded(
         shutil.rmtree(work / "buckets")
         rep["items_below_support"] = support.filter(pl.col("len") < cfg.min_item_support).height
         supported = support.filter(pl.col("len") >= cfg.min_item_support).get_column("item_id")
+        supported_list = supported.implode()  # once, not per bucket
         del support
 
         # pass B: drop rare items and sessions left short; session times
@@ -309,7 +310,7 @@ def prepare_sharded(
         for i in range(n):
             frame = pl.read_parquet(stage("a", i))
             before, sessions_before = frame.height, _n_sessions(frame)
-            frame = frame.filter(pl.col("item_id").is_in(supported.implode()))
+            frame = frame.filter(pl.col("item_id").is_in(supported_list))
             clicks_left = frame.height
             frame = frame.filter(pl.len().over("session_id") >= k)
             frame = frame.with_columns(_time=pl.col("timestamp").last().over("session_id"))
