@@ -45,11 +45,10 @@ from typing import Any
 import polars as pl
 import torch
 
-from sessionrec.cli.model_commands import apply_sets
 from sessionrec.data.dataset import SessionDataset
 from sessionrec.data.ingest import read_clicks
 from sessionrec.data.protocol import ProtocolConfig, prepare
-from sessionrec.train import Trainer, config_preset
+from sessionrec.train import Trainer, apply_overrides, config_preset
 
 ROOT = Path(__file__).resolve().parents[1]
 YOOCHOOSE = ROOT.parent / "shared" / "datasets" / "yoochoose-100k"
@@ -122,7 +121,7 @@ def run(
         model_config, train_config = config_preset(
             "default", n_items, epochs=n_epochs, patience=patience, seed=seed
         )
-        model_config, train_config = apply_sets(sets, model_config, train_config)
+        model_config, train_config = apply_overrides(sets, model_config, train_config)
         return Trainer(model_config, train_config, progress=False)
 
     t0 = time.perf_counter()

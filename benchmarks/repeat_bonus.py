@@ -31,12 +31,7 @@ import torch
 
 from sessionrec.data.benchmarks import load_benchmark
 from sessionrec.data.dataset import validation_split
-from sessionrec.train import (
-    calibrate_repeat_bonus,
-    config_preset,
-    inference_max_length,
-    load_model,
-)
+from sessionrec.train import calibrate_repeat_bonus, config_preset, load_model
 
 
 def main() -> None:
@@ -51,8 +46,10 @@ def main() -> None:
 
     dataset = load_benchmark("srgnn-pickle", args.path)
     selection = load_model(args.select)
-    cfg = selection.train_config
-    _, valid = validation_split(dataset.train, cfg.valid_fraction, cfg.max_session_length)
+    cfg, contract = selection.train_config, selection.data_contract
+    _, valid = validation_split(
+        dataset.train, contract.validation_fraction, contract.max_session_length
+    )
     grid = config_preset("default", dataset.n_items)[1].repeat_bonus_grid
     chosen = calibrate_repeat_bonus(
         selection.model,
@@ -60,7 +57,7 @@ def main() -> None:
         grid,
         cfg.select_metric,
         cfg.eval_batch_size,
-        inference_max_length(cfg),
+        contract.inference_max_length,
     )
     target = load_model(args.model)
     target.model.config = replace(target.model.config, repeat_bonus=chosen["selected"])

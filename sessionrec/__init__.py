@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from sessionrec.version import __version__
 
 # public name -> module that defines it (imported on first access)
 _LAZY: dict[str, str] = {
@@ -36,13 +36,15 @@ _LAZY: dict[str, str] = {
     "TrainConfig": "sessionrec.train",
     "TrainedModel": "sessionrec.train",
     "config_preset": "sessionrec.train",
+    "apply_overrides": "sessionrec.train",
     "load_model": "sessionrec.train",
     "evaluate_model": "sessionrec.train",
     "SessionRecommender": "sessionrec.recommender",
     "NextItems": "sessionrec.recommender",
     "read_clicks": "sessionrec.data.ingest",
-    "ColumnMap": "sessionrec.data.ingest",
+    "ColumnMap": "sessionrec.data.presets",
     "ProtocolConfig": "sessionrec.data.protocol",
+    "DataContract": "sessionrec.data.contract",
     "prepare": "sessionrec.data.protocol",
     "read_catalog": "sessionrec.data.catalog",
     "ItemCatalog": "sessionrec.data.catalog",
@@ -56,8 +58,10 @@ __all__ = ["__version__", *_LAZY]
 if TYPE_CHECKING:  # pragma: no cover
     from sessionrec.data.benchmarks import load_benchmark
     from sessionrec.data.catalog import ItemCatalog, read_catalog
+    from sessionrec.data.contract import DataContract
     from sessionrec.data.dataset import SessionDataset, validation_split
-    from sessionrec.data.ingest import ColumnMap, read_clicks
+    from sessionrec.data.ingest import read_clicks
+    from sessionrec.data.presets import ColumnMap
     from sessionrec.data.protocol import ProtocolConfig, prepare
     from sessionrec.data.sessions import Samples, Sessions
     from sessionrec.data.vocab import ItemVocab
@@ -80,6 +84,7 @@ if TYPE_CHECKING:  # pragma: no cover
         TrainConfig,
         TrainedModel,
         Trainer,
+        apply_overrides,
         config_preset,
         evaluate_model,
         load_model,

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from sessionrec.errors import ArtifactError
+from sessionrec.version import __version__
 
 __all__ = [
     "MANIFEST",
@@ -216,8 +217,6 @@ def commit_files(
     Returns:
         The new manifest.
     """
-    from sessionrec import __version__
-
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     for name in writers:

@@ -2,10 +2,16 @@
 
 Every error raised on purpose by sessionrec derives from :class:`SessionrecError`, so a
 service can catch one type. Messages name the file, the row or column, what was found
-and what to do about it.
+and what to do about it, in the terms of the Python API (``ColumnMap.session``,
+``ProtocolConfig.test_days``, ``TrainConfig.device``); the options that fix the problem
+are also listed in :attr:`SessionrecError.options`, which the command line turns into
+its flags (``--session-col``, ``--test-days``, ``--device``): one message, right for
+both audiences.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 __all__ = [
     "SessionrecError",
@@ -19,7 +25,21 @@ __all__ = [
 
 
 class SessionrecError(Exception):
-    """Base class of every error sessionrec raises on purpose."""
+    """Base class of every error sessionrec raises on purpose.
+
+    Args:
+        *args: the message (as for :class:`Exception`).
+        options: the API options that fix the problem, as ``Class.field`` or
+            ``function.parameter`` (for example ``("ColumnMap.session", "read_clicks.format")``).
+            The command line prints the flag of each (``sessionrec.cli.options.FLAGS``).
+
+    Attributes:
+        options: the same, as a tuple (empty when no option is the fix).
+    """
+
+    def __init__(self, *args: object, options: Sequence[str] = ()) -> None:
+        super().__init__(*args)
+        self.options: tuple[str, ...] = tuple(options)
 
 
 class SchemaError(SessionrecError):

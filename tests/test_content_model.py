@@ -352,7 +352,7 @@ def test_raw_diginetica_sample_with_its_categories(tmp_path, capsys):
 def test_warm_start_of_a_content_model_keeps_id_parts_and_rebuilds_content():
     """A content model warm-started from yesterday's: the id parts are carried over,
     the content encoder (codes and buckets recomputed from today's catalog) is not."""
-    from sessionrec.train import _warm_start
+    from sessionrec.train.warm import warm_start
 
     data = _dataset()
     catalog = read_catalog(_catalog_frame(extra=0)).align(data.vocab)
@@ -360,7 +360,7 @@ def test_warm_start_of_a_content_model_keeps_id_parts_and_rebuilds_content():
     config = old.model.config
     model = SRGNN(config)
     content_before = {k: v.clone() for k, v in model.content_encoder.state_dict().items()}
-    report = _warm_start(model, data.vocab, old)
+    report = warm_start(model, data.vocab, old)
     assert report["items_kept"] == N and report["items_added"] == 0
     torch.testing.assert_close(
         model.item_repr.id_embedding.weight, old.model.item_repr.id_embedding.weight

@@ -17,15 +17,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sessionrec.data.ingest import (
-    BAD_ROW_REASONS,
-    MAX_TIMESTAMP_S,
-    PRESETS,
-    ColumnMap,
-    cut_sessions_at_gaps,
-    drop_exact_duplicates,
-    read_clicks,
-)
+from sessionrec.data.cleaning import cut_sessions_at_gaps, drop_exact_duplicates
+from sessionrec.data.ingest import read_clicks
+from sessionrec.data.parsing import BAD_ROW_REASONS, MAX_TIMESTAMP_S
+from sessionrec.data.presets import PRESETS, ColumnMap
 from sessionrec.errors import (
     BadRowsError,
     ConfigError,
@@ -304,13 +299,15 @@ def test_missing_column_is_named_with_a_suggestion(tmp_path):
     f = write(tmp_path / "clicks.csv", "sesion_id,item_id,timestamp\n1,2,3\n")
     with pytest.raises(
         SchemaError,
-        match=r"clicks.csv has no column 'session_id'.*did you mean 'sesion_id'.*--session-col",
-    ):
+        match=r"clicks.csv has no column 'session_id'.*did you mean 'sesion_id'.*ColumnMap\.session",
+    ) as excinfo:
         read_clicks(f, columns=ColumnMap(session="session_id"))
+    assert "ColumnMap.session" in excinfo.value.options
     with pytest.raises(
-        SchemaError, match=r"no session id column found.*'sesion_id'.*--session-col"
-    ):
+        SchemaError, match=r"no session id column found.*'sesion_id'.*ColumnMap\.session"
+    ) as excinfo:
         read_clicks(f)
+    assert "ColumnMap.session" in excinfo.value.options
 
 
 def test_preset_on_a_file_of_another_format(tmp_path):
@@ -321,17 +318,19 @@ def test_preset_on_a_file_of_another_format(tmp_path):
 
 def test_no_timestamp_column(tmp_path):
     f = write(tmp_path / "c.csv", "session_id,item_id,foo\n1,2,3\n")
-    with pytest.raises(SchemaError, match=r"no timestamp column.*--time-col"):
+    with pytest.raises(SchemaError, match=r"no timestamp column.*ColumnMap\.time") as excinfo:
         read_clicks(f)
+    assert "ColumnMap.time" in excinfo.value.options
 
 
 def test_unparsable_timestamp_names_row_column_and_value(tmp_path):
     f = write(tmp_path / "c.csv", "session_id,item_id,timestamp\n1,2,3\n1,2,yesterday\n")
     with pytest.raises(
         BadRowsError,
-        match=r"unparsable timestamp: 1 row\(s\), first at data row 2 \(line 3\), column 'timestamp' = 'yesterday'.*--on-bad-rows skip",
-    ):
+        match=r"unparsable timestamp: 1 row\(s\), first at data row 2 \(line 3\), column 'timestamp' = 'yesterday'.*on_bad_rows='skip'",
+    ) as excinfo:
         read_clicks(f)
+    assert "read_clicks.on_bad_rows" in excinfo.value.options
 
 
 def test_out_of_range_timestamps(tmp_path):
@@ -349,7 +348,7 @@ def test_out_of_range_timestamps(tmp_path):
 
 
 def test_empty_file_and_header_only(tmp_path):
-    with pytest.raises(EmptyDataError, match=r"empty.csv: the file is empty"):
+    with pytest.raises(EmptyDataError, match=r"empty.csv: the clickstream dump is empty"):
         read_clicks(write(tmp_path / "empty.csv", ""))
     with pytest.raises(EmptyDataError, match="no data rows"):
         read_clicks(write(tmp_path / "header.csv", "session_id,item_id,timestamp\n"))
@@ -396,9 +395,10 @@ def test_a_late_non_integer_in_an_integer_column_is_a_bad_row(tmp_path):
     lines = "".join(f"1,{i},{i}\n" for i in range(1500)) + "1,oops,9\n"
     f = write(tmp_path / "c.csv", "session_id,item_id,timestamp\n" + lines)
     with pytest.raises(
-        BadRowsError, match=r"non-integer item id.*data row 1501.*'oops'.*--id-type str"
-    ):
+        BadRowsError, match=r"non-integer item id.*data row 1501.*'oops'.*ColumnMap\.id_type='str'"
+    ) as excinfo:
         read_clicks(f)
+    assert "ColumnMap.id_type" in excinfo.value.options
     assert read_clicks(f, columns=ColumnMap(id_type="str")).report.item_id_kind == "str"
 
 
@@ -429,8 +429,11 @@ def test_unreadable_files(tmp_path):
         read_clicks(write(tmp_path / "c.csv.gz", b"\x1f\x8b\x08\x00garbage"))
     with pytest.raises(SchemaError, match=r"bad.parquet: cannot be read as Parquet"):
         read_clicks(write(tmp_path / "bad.parquet", b"PAR1 not really parquet"))
-    with pytest.raises(ConfigError, match="no such file"):
+    with pytest.raises(ConfigError, match="no such file") as missing:
         read_clicks(tmp_path / "missing.csv")
+    assert missing.value.options == ("read_clicks.source",)
+    with pytest.raises(ConfigError, match="is a directory; pass the path of the clickstream"):
+        read_clicks(tmp_path)  # a folder of dumps is not a dump
 
 
 def test_bad_options():

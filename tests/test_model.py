@@ -1,5 +1,7 @@
 """SR-GNN: propagation and readout against the paper's dense equations."""
 
+from dataclasses import FrozenInstanceError
+
 import numpy as np
 import pytest
 import torch
@@ -127,3 +129,104 @@ def test_repeat_bonus_by_hand():
         plain = model(graph)
         model.config = replace(model.config, repeat_bonus=2.0)
         torch.testing.assert_close(model(graph), plain + expected)
+
+
+def test_inference_weights_are_the_parameters_they_stand_for():
+    torch.manual_seed(5)
+    model = SRGNN(SRGNNConfig(n_items=7, dim=4, position_readout=True, max_positions=3))
+    model.train()
+    w = model.inference_weights()
+    assert model.training  # the mode is restored
+    conv, gru = model.conv, model.conv.gru
+    for array, param in [
+        (w.item_table, model.embedding.weight),  # [7, 4]
+        (w.conv.w_in, conv.lin_in.weight),  # [4, 4]
+        (w.conv.b_in, conv.lin_in.bias),
+        (w.conv.w_out, conv.lin_out.weight),
+        (w.conv.b_out, conv.lin_out.bias),
+        (w.conv.bias_in, conv.bias_in),
+        (w.conv.bias_out, conv.bias_out),
+        (w.conv.w_ih, gru.weight_ih),  # [12, 8]: r, z, n stacked
+        (w.conv.b_ih, gru.bias_ih),
+        (w.conv.w_hh, gru.weight_hh),  # [12, 4]
+        (w.conv.b_hh, gru.bias_hh),
+        (w.w_1, model.lin_last.weight),
+        (w.c, model.lin_last.bias),
+        (w.w_2, model.lin_node.weight),
+        (w.b_2, model.lin_node.bias),
+        (w.q, model.attn.weight[0]),  # [4]
+        (w.w_3, model.lin_out.weight),  # [4, 8]
+        (w.b_3, model.lin_out.bias),
+        (w.position, model.position.weight),  # [3, 4]
+    ]:
+        assert array.dtype == np.float32 and array.shape == tuple(param.shape)
+        np.testing.assert_array_equal(array, param.detach().numpy())
+    assert w.item_table.shape == (7, 4) and w.conv.w_ih.shape == (12, 8)
+    assert w.w_3.shape == (4, 8) and w.q.shape == (4,)
+    assert w.cold_mask is None  # id-only
+    # a snapshot: copies, and frozen
+    with torch.no_grad():
+        model.lin_last.weight.add_(1.0)
+    assert not np.array_equal(w.w_1, model.lin_last.weight.detach().numpy())
+    with pytest.raises(FrozenInstanceError):
+        w.q = np.zeros(4, dtype=np.float32)
+    model.eval()
+    model.inference_weights()
+    assert not model.training
+
+
+def test_inference_weights_reproduce_the_scores_by_hand():
+    """Eq. 1-5 and the readout in numpy, from the weights alone, equal the model."""
+    torch.manual_seed(6)
+    model = SRGNN(SRGNNConfig(n_items=6, dim=4, normalize=True, position_readout=True))
+    w = model.inference_weights()
+    assert model.training  # a new module trains; still does
+    clicks = [1, 2, 3, 2, 4]
+    g = session_graph(clicks)
+
+    def sigmoid(v):
+        return 1.0 / (1.0 + np.exp(-v))
+
+    np.testing.assert_allclose(np.linalg.norm(w.item_table, axis=1), 1.0, rtol=1e-6)  # NISER
+    h = w.item_table[g.x.numpy()]  # [4 nodes, d]
+    cw = w.conv
+    a = np.concatenate(
+        [
+            g.A_in.numpy() @ (h @ cw.w_in.T + cw.b_in) + cw.bias_in,
+            g.A_out.numpy() @ (h @ cw.w_out.T + cw.b_out) + cw.bias_out,
+        ],
+        axis=-1,
+    )
+    i_r, i_z, i_n = np.split(a @ cw.w_ih.T + cw.b_ih, 3, axis=-1)
+    h_r, h_z, h_n = np.split(h @ cw.w_hh.T + cw.b_hh, 3, axis=-1)
+    r, z = sigmoid(i_r + h_r), sigmoid(i_z + h_z)
+    cand = np.tanh(i_n + r * h_n)
+    h = (1 - z) * cand + z * h
+    v = h[g.alias.numpy()]  # [5 clicks, d]
+    p = w.position[[4, 3, 2, 1, 0]]  # clicks before the last one
+    alpha = sigmoid(v[-1] @ w.w_1.T + w.c + v @ w.w_2.T + w.b_2 + p) @ w.q  # [5]
+    s_h = w.w_3 @ np.concatenate([alpha @ v, v[-1]]) + w.b_3
+    expected = 16.0 * w.item_table @ (s_h / np.linalg.norm(s_h))  # sigma cos
+    batch = session_graph_batch(Samples.from_lists([clicks], [0]))
+    with torch.no_grad():
+        got = model.eval()(batch)[0].numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_inference_weights_of_a_content_model():
+    content = {"cardinalities": [3], "text_buckets": [], "n_numeric": 0, "vector_dims": []}
+    model = SRGNN(SRGNNConfig(n_items=5, dim=4, content=content, id_dropout=0.5))
+    cold = torch.tensor([False, False, True, False, True])
+    model.set_catalog({"categorical": torch.tensor([[1], [2], [1], [0], [2]])}, cold)
+    with torch.no_grad():
+        model.item_repr.id_embedding.weight.uniform_(-1.0, 1.0)
+    model.train()
+    w = model.inference_weights()
+    assert model.training
+    np.testing.assert_array_equal(w.cold_mask, cold.numpy())
+    with torch.no_grad():  # evaluation mode: every clicked item keeps its id part
+        np.testing.assert_array_equal(w.item_table, model.eval().item_table().numpy())
+        delta = 1.0 - cold.float().unsqueeze(1)
+        content_part = model.item_repr.content_proj(model.content_encoder(model.catalog.features()))
+        expected = delta * model.item_repr.id_embedding.weight + content_part
+    np.testing.assert_allclose(w.item_table, expected.numpy(), rtol=1e-6)

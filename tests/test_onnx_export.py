@@ -258,8 +258,10 @@ def test_dynamic_batch_and_length(trained_models):
 
 def test_long_sessions_keep_their_last_known_clicks(tmp_path):
     trained = random_model("int", position_readout=True, max_positions=6)
-    session = ort_session(export_onnx(trained, tmp_path / "m.onnx", max_session_length=4))
+    with pytest.warns(UserWarning, match="max_session_length=4 overrides the model's 50"):
+        session = ort_session(export_onnx(trained, tmp_path / "m.onnx", max_session_length=4))
     assert onnx_metadata(tmp_path / "m.onnx")["max_session_length"] == "4"
+    assert onnx_metadata(tmp_path / "m.onnx")["trained_max_session_length"] == "50"
     ids = raw_ids("int")
     long = [int(ids[i % N_ITEMS]) for i in range(3, 40)] + [5, int(ids[2]), 6]
     last_four = [int(ids[i]) for i in (7, 8, 9, 2)]  # the last 4 known clicks
@@ -451,11 +453,12 @@ def test_bench_latency_reports_its_keys(capsys):
 def test_pytorch_evaluation_and_onnx_read_the_same_last_clicks(tmp_path):
     """One maximum session length for both paths: evaluate_model's hits on sessions of
     up to 10,000 clicks are exactly the exported file's."""
+    from sessionrec.data.contract import DEFAULT_MAX_SESSION_LENGTH
     from sessionrec.data.sessions import Samples
-    from sessionrec.train import DEFAULT_MAX_SESSION_LENGTH, evaluate_model, inference_max_length
+    from sessionrec.train import evaluate_model
 
     trained = random_model("int", position_readout=True)
-    L = inference_max_length(trained.train_config)
+    L = trained.data_contract.inference_max_length
     assert L == DEFAULT_MAX_SESSION_LENGTH == 50
     session = ort_session(export_onnx(trained, tmp_path / "m.onnx"))
     rng = np.random.default_rng(0)

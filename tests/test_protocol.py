@@ -42,7 +42,7 @@ def test_config_defaults_are_the_srgnn_protocol():
         ({"min_item_support": 0}, "min_item_support"),
         ({"test_days": 0}, "test_days"),
         ({"test_days": -1.5}, "test_days"),
-        ({"max_session_length": 1}, "max_session_length"),
+        ({"max_session_length": 0}, "max_session_length"),
         ({"validation_fraction": 1.0}, "validation_fraction"),
         ({"mode": "srgnn", "max_session_length": 10}, "srgnn"),
     ],
@@ -118,12 +118,29 @@ def test_item_support_and_short_sessions_after_the_item_filter():
     assert ds.train.to_lists() == [[0, 1], [0, 1]]
 
 
-def test_max_session_length_keeps_the_last_clicks():
-    ds = prepare(
-        hand_clicks(), ProtocolConfig(min_item_support=2, test_days=1, max_session_length=2)
+def test_max_session_length_cuts_every_test_prefix_and_keeps_sessions_whole():
+    """L is the last clicks a model reads: test prefixes keep their last L clicks, while
+    sessions stay whole (every click is a target once; the trainer cuts the training
+    prefixes the same way), and the dataset records L for training and export."""
+    frame = pl.DataFrame(
+        {
+            "session_id": ["t1"] * 4 + ["t2"] * 4 + ["u1"] * 4,
+            "item_id": list("abcd") + list("abcd") + list("dcba"),
+            "timestamp": [0.0, 1, 2, 3, 10, 11, 12, 13] + [10 * DAY + t for t in (0, 1, 2, 3)],
+        }
     )
-    assert ds.train.to_lists() == [[1, 2], [0, 1], [2, 0]]
-    assert ds.meta["report"]["protocol"]["clicks_cut_by_max_session_length"] == 2
+    ds = prepare(frame, ProtocolConfig(min_item_support=1, test_days=1, max_session_length=2))
+    assert ds.train.to_lists() == [[0, 1, 2, 3], [0, 1, 2, 3]]  # whole: a b c d
+    # u1 = d c b a -> ([d], c), ([d, c], b), ([c, b], a): the third prefix loses its d
+    assert [ds.test.prefix(i).tolist() for i in range(3)] == [[3], [3, 2], [2, 1]]
+    assert ds.test.targets.tolist() == [2, 1, 0]
+    assert ds.meta["report"]["protocol"]["test_prefixes_cut_by_max_session_length"] == 1
+    assert ds.meta["protocol"]["max_session_length"] == 2
+    from sessionrec.data.contract import DataContract
+
+    assert DataContract.of(ds).max_session_length == 2
+    # the trainer's training samples: the same cut
+    assert ds.train.to_samples(2).lengths.max() == 2
 
 
 def test_sessions_are_ordered_by_time_then_first_row():
@@ -142,10 +159,14 @@ def test_empty_results_name_the_step():
     same_day = pl.DataFrame(
         {"session_id": [1, 1, 2, 2], "item_id": [1, 2, 1, 2], "timestamp": [0.0, 1, 2, 3]}
     )
-    with pytest.raises(EmptyDataError, match="nothing is left to train on; lower --test-days"):
+    with pytest.raises(
+        EmptyDataError, match=r"nothing is left to train on; lower ProtocolConfig\.test_days"
+    ) as excinfo:
         prepare(same_day, ProtocolConfig(min_item_support=1))
-    with pytest.raises(EmptyDataError, match="lower --min-item-support"):
+    assert "ProtocolConfig.test_days" in excinfo.value.options
+    with pytest.raises(EmptyDataError, match=r"lower ProtocolConfig\.min_item_support") as excinfo:
         prepare(same_day, ProtocolConfig(min_item_support=50))
+    assert "ProtocolConfig.min_item_support" in excinfo.value.options
     no_test = pl.DataFrame(
         {
             "session_id": [1, 1, 2, 2],
@@ -403,8 +424,8 @@ def test_default_protocol_invariants(rows, min_support, max_length):
     ids = ds.vocab.ids
     assert np.all(ids[:-1] < ids[1:])  # sorted, unique
     assert np.all(ds.train.lengths >= 2) and np.all(ds.test.lengths >= 1)
-    if max_length:
-        assert ds.train.lengths.max() <= max_length and ds.test.lengths.max() < max_length
+    if max_length:  # every test prefix: the last L clicks at most
+        assert ds.test.lengths.max() <= max_length
     assert set(np.unique(ds.train.items)) == set(range(ds.n_items))  # vocab = training items
     assert ds.test.items.max() < ds.n_items and ds.test.targets.max() < ds.n_items
     split = ds.meta["report"]["protocol"]["split_time"]

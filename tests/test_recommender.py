@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sessionrec import SessionRecommender
-from sessionrec.bench_load import concurrent_calls, service_sessions
+from sessionrec.bench.load import concurrent_calls, service_sessions
 from sessionrec.errors import ArtifactError, ConfigError
 from sessionrec.onnx_export import export_onnx
 from sessionrec.recommender import NextItems, Recommendation
@@ -319,8 +319,8 @@ print("attempts", attempts, "loaded", [m for m in sys.modules if m.split(".")[0]
     )
     assert out.returncode == 0, out.stderr
     assert (
-        "serving ['sessionrec', 'sessionrec.artifacts', 'sessionrec.errors', 'sessionrec.recommender']"
-        in out.stdout
+        "serving ['sessionrec', 'sessionrec.artifacts', 'sessionrec.errors', "
+        "'sessionrec.recommender', 'sessionrec.version']" in out.stdout
     )
     assert "attempts [] loaded []" in out.stdout
 

@@ -146,11 +146,11 @@ def test_refit_retrains_on_everything_for_the_selected_epochs(tiny_dataset, tmp_
 
 
 def test_no_validation_trains_exactly_the_given_epochs(tiny_dataset):
-    trained = _fit(tiny_dataset, epochs=2, valid_fraction=0.0)
+    trained = _fit(tiny_dataset, epochs=2, validation_fraction=0.0)
     assert [h["valid"] for h in trained.history] == [None, None]
     assert trained.metrics["best_epoch"] == 2
     with pytest.raises(ConfigError, match="refit needs"):
-        TrainConfig(valid_fraction=0.0, refit=True)
+        TrainConfig(validation_fraction=0.0, refit=True)
 
 
 def test_lr_schedule_paper_and_authors_code():
@@ -206,14 +206,14 @@ def _shifted(dataset, shift):
 
 def test_warm_start_copies_known_items_and_reports_the_rest(tiny_dataset):
     from sessionrec.nn.srgnn import SRGNN
-    from sessionrec.train import _warm_start
+    from sessionrec.train.warm import warm_start
 
     old = _fit(tiny_dataset, epochs=1)
     new_data = _shifted(tiny_dataset, 5)  # ids 1005..1034; 1000..1004 gone, 1030..1034 new
     model_config, _ = config_preset("srgnn", new_data.n_items)
     fresh = SRGNN(model_config)
     before = fresh.embedding.weight.detach().clone()
-    report = _warm_start(fresh, new_data.vocab, old)
+    report = warm_start(fresh, new_data.vocab, old)
     assert report == {
         "shrink": 1.0,
         "items_kept": 25,
@@ -234,13 +234,13 @@ def test_warm_start_copies_known_items_and_reports_the_rest(tiny_dataset):
 def test_warm_start_shrinks_and_perturbs_every_carried_weight(tiny_dataset):
     """lambda = 0.25: a carried weight is 0.25 old + 0.75 fresh; a new item stays fresh."""
     from sessionrec.nn.srgnn import SRGNN
-    from sessionrec.train import _warm_start
+    from sessionrec.train.warm import warm_start
 
     old = _fit(tiny_dataset, epochs=1)
     new_data = _shifted(tiny_dataset, 5)
     model = SRGNN(config_preset("srgnn", new_data.n_items)[0])
     fresh = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    assert _warm_start(model, new_data.vocab, old, shrink=0.25)["shrink"] == 0.25
+    assert warm_start(model, new_data.vocab, old, shrink=0.25)["shrink"] == 0.25
     state, old_state = model.state_dict(), old.model.state_dict()
     table = state["embedding.weight"]
     expected = 0.25 * old_state["embedding.weight"][5:] + 0.75 * fresh["embedding.weight"][:25]
@@ -269,12 +269,13 @@ def test_warm_start_needs_the_same_architecture(tiny_dataset):
     from dataclasses import replace
 
     from sessionrec.nn.srgnn import SRGNN
-    from sessionrec.train import _warm_start
+    from sessionrec.train.warm import warm_start
 
     old = _fit(tiny_dataset, epochs=1)
     model_config, _ = config_preset("srgnn", tiny_dataset.n_items)
-    with pytest.raises(ConfigError, match="warm-start.*'conv.bias_in'.*same --config"):
-        _warm_start(SRGNN(replace(model_config, dim=32)), tiny_dataset.vocab, old)
+    with pytest.raises(ConfigError, match="warm start.*'conv.bias_in'.*same model config") as err:
+        warm_start(SRGNN(replace(model_config, dim=32)), tiny_dataset.vocab, old)
+    assert "Trainer.fit.warm_start" in err.value.options
 
 
 def test_warm_started_training_starts_where_the_old_model_was(tiny_dataset):
@@ -310,7 +311,8 @@ def test_min_improvement_stops_a_creeping_run_and_keeps_its_best_epoch(tiny_data
     scores = [h["valid"]["hr@20"] + h["valid"]["mrr@20"] for h in creeping.history]
     assert creeping.metrics["best_epoch"] == 1 + int(np.argmax(scores))
     assert (
-        len(_fit(tiny_dataset, epochs=3, valid_fraction=0.0, min_improvement=1000.0).history) == 3
+        len(_fit(tiny_dataset, epochs=3, validation_fraction=0.0, min_improvement=1000.0).history)
+        == 3
     )
     with pytest.raises(ConfigError, match="min_improvement"):
         TrainConfig(min_improvement=-1.0)
@@ -351,17 +353,19 @@ def test_default_config_selects_a_repeat_bonus_and_the_refit_keeps_it(tiny_datas
 
 
 def test_set_parses_numbers_words_and_grids():
-    from sessionrec.cli.model_commands import apply_sets
+    from sessionrec.train import apply_overrides
 
     model_config, train_config = config_preset("default", 10)
     sets = ["dim=8", "id_impute=mean", "new_item_offset_grid=-1,0,1.5", "repeat_bonus_grid=()"]
-    model_config, train_config = apply_sets(
-        [*sets, "max_session_length=none"], model_config, train_config
+    model_config, train_config = apply_overrides(
+        [*sets, "validation_fraction=none"], model_config, train_config
     )
     assert model_config.dim == 8 and model_config.id_impute == "mean"
     assert train_config.new_item_offset_grid == (-1, 0, 1.5)
-    assert train_config.repeat_bonus_grid == () and train_config.max_session_length is None
-    _, one = apply_sets(["new_item_offset_grid=0"], model_config, train_config)
+    assert train_config.repeat_bonus_grid == () and train_config.validation_fraction is None
+    mapped, _ = apply_overrides({"dim": 4}, model_config, train_config)  # or a mapping
+    assert mapped.dim == 4
+    _, one = apply_overrides(["new_item_offset_grid=0"], model_config, train_config)
     assert one.new_item_offset_grid == (0,)  # one value of a grid: a one-value grid
 
 

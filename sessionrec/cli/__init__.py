@@ -1,22 +1,23 @@
 """The ``sessionrec`` command line.
 
-Each command group lives in its own module with a ``register(subparsers)`` function; the
-module is imported only when its command runs, so ``sessionrec --help`` stays fast and a
-torch-free command never imports torch. ``--json`` prints exactly one JSON object on
-stdout; progress bars and logs go to stderr.
+Each command group lives in its own module with a ``register(subparsers)`` function and
+imports heavy modules inside its command functions, so ``sessionrec --help`` stays fast
+and a torch-free command never imports torch. Options several commands share live in
+:mod:`sessionrec.cli.options`. ``--json`` prints exactly one JSON object on stdout;
+progress bars and logs go to stderr. A library error is printed with the command-line
+flags of the options that fix it (``SessionrecError.options``).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import sys
 from collections.abc import Sequence
-from typing import Any
 
-from sessionrec import __version__
+from sessionrec.cli.options import flag_hint
 from sessionrec.errors import SessionrecError
+from sessionrec.version import __version__
 
 # module -> commands it registers (the modules are imported to build the parser)
 _GROUPS = (
@@ -28,12 +29,6 @@ _GROUPS = (
     "sessionrec.cli.fit_commands",  # fit
     "sessionrec.cli.demo_commands",  # demo
 )
-
-
-def print_json(obj: Any) -> None:
-    """One JSON object on stdout (the ``--json`` contract)."""
-    sys.stdout.write(json.dumps(obj, default=float) + "\n")
-    sys.stdout.flush()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -63,7 +58,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result = args.func(args)
     except SessionrecError as exc:
-        print(f"sessionrec: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        hint = flag_hint(exc.options)
+        print(
+            f"sessionrec: error: {type(exc).__name__}: {exc}" + (f"\n  ({hint})" if hint else ""),
+            file=sys.stderr,
+        )
         return 1
     except KeyboardInterrupt:
         print("sessionrec: interrupted", file=sys.stderr)

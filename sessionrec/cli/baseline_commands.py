@@ -17,6 +17,7 @@ import sys
 import time
 from typing import Any
 
+from sessionrec.cli.options import add_data_arguments, load_data_argument, print_json
 from sessionrec.errors import ConfigError
 
 METHODS = ("pop", "spop", "itemknn", "sknn", "vsknn", "stan", "vstan", "sr")
@@ -32,13 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "--benchmark srgnn-pickle --path DIR."
         ),
     )
-    parser.add_argument("dataset", nargs="?", metavar="DIR", help="a prepared dataset folder")
-    parser.add_argument(
-        "--benchmark",
-        choices=["srgnn-pickle", "yoochoose-categories"],
-        help="load a published benchmark instead of DIR",
-    )
-    parser.add_argument("--path", help="folder of the --benchmark files")
+    add_data_arguments(parser)
     parser.add_argument("--method", required=True, choices=METHODS)
     parser.add_argument("--k", type=int, default=20, help="cut-off K (default 20; 10 is added)")
     parser.add_argument(
@@ -56,78 +51,34 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "sessions and evaluate on those (for tuning; default: test)",
     )
     parser.add_argument(
-        "--valid-fraction",
+        "--validation-fraction",
         type=float,
-        default=0.1,
-        help="share of the latest training sessions held out by --split validation (0.1)",
+        metavar="F",
+        help="share of the latest training sessions held out by --split validation "
+        "(default: the dataset's, set by prepare; 0.1 for benchmarks)",
     )
     parser.add_argument("--batch-size", type=int, default=500, help="samples scored at once")
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     parser.set_defaults(func=run_baseline)
 
 
-def parse_params(pairs: list[str]) -> dict[str, Any]:
-    """``["k=100", "weighting=div", "remind=false"]`` -> ``{"k": 100, ...}``.
-
-    Values are read as int, then float, then ``true``/``false``/``none``, else string.
-    """
-    params: dict[str, Any] = {}
-    for pair in pairs:
-        name, sep, raw = pair.partition("=")
-        name = name.strip()
-        if not sep or not name:
-            raise ConfigError(f"--param expects NAME=VALUE, got {pair!r}")
-        params[name] = _parse_value(raw.strip())
-    return params
-
-
-def _parse_value(raw: str) -> Any:
-    for cast in (int, float):
-        try:
-            return cast(raw)
-        except ValueError:
-            pass
-    lowered = raw.lower()
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    if lowered in ("none", "null"):
-        return None
-    return raw
-
-
-def _load_dataset(args: argparse.Namespace) -> Any:
-    from sessionrec.data.benchmarks import load_benchmark
-    from sessionrec.data.shards import in_memory, load_dataset
-
-    if args.benchmark and args.dataset:
-        raise ConfigError("give either a dataset DIR or --benchmark NAME --path DIR, not both")
-    if args.benchmark:
-        if not args.path:
-            raise ConfigError(f"--benchmark {args.benchmark} needs --path DIR (its folder)")
-        return load_benchmark(args.benchmark, args.path)
-    if args.path:
-        raise ConfigError("--path is for --benchmark; give a prepared dataset as DIR")
-    if not args.dataset:
-        raise ConfigError(
-            "no data: give a prepared dataset DIR (from `sessionrec prepare`) or "
-            "--benchmark srgnn-pickle --path DIR"
-        )
-    return in_memory(load_dataset(args.dataset), "the baselines")
-
-
 def run_baseline(args: argparse.Namespace) -> int:
-    from sessionrec.cli import print_json
+    from sessionrec.data.contract import DataContract
     from sessionrec.data.dataset import validation_split
     from sessionrec.evaluate.baselines import item_click_counts, make_baseline
     from sessionrec.evaluate.evaluation import evaluate_recommender
+    from sessionrec.overrides import parse_assignments
 
     if args.k < 1:
         raise ConfigError(f"--k must be >= 1, got {args.k}")
-    params = parse_params(args.param)
+    params = parse_assignments(args.param, "--param")
     model = make_baseline(args.method, **params)
-    dataset = _load_dataset(args)
+    dataset = load_data_argument(args, in_memory_for="the baselines")
+    contract = DataContract.of(dataset).with_validation_fraction(args.validation_fraction)
     if args.split == "validation":
-        train, samples = validation_split(dataset.train, args.valid_fraction)
+        train, samples = validation_split(
+            dataset.train, contract.validation_fraction, contract.max_session_length
+        )
     else:
         train, samples = dataset.train, dataset.test
     n_items = dataset.n_items
@@ -168,7 +119,7 @@ def run_baseline(args: argparse.Namespace) -> int:
         "seconds": round(fit_seconds + predict_seconds, 3),
     }
     if args.split == "validation":
-        result["valid_fraction"] = args.valid_fraction
+        result["validation_fraction"] = contract.validation_fraction
     if args.json:
         print_json(result)
     else:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
+from sessionrec.cli.options import print_json, set_threads
+
 
 def _print_result(result: dict, as_json: bool) -> None:
-    from sessionrec.cli import print_json
-
     if as_json:
         print_json(result)
         return
@@ -23,8 +23,7 @@ DIGINETICA_PATH_HELP = (
 
 
 def _train_speed(args: argparse.Namespace) -> int:
-    from sessionrec.bench import train_speed
-    from sessionrec.cli.model_commands import set_threads
+    from sessionrec.bench.train_speed import train_speed
 
     set_threads(args.threads)
     result = train_speed(args.path, batch_size=args.batch_size, steps=args.steps)
@@ -33,7 +32,7 @@ def _train_speed(args: argparse.Namespace) -> int:
 
 
 def _latency(args: argparse.Namespace) -> int:
-    from sessionrec.bench_latency import latency
+    from sessionrec.bench.latency import latency
 
     result = latency(
         args.path,
@@ -46,11 +45,9 @@ def _latency(args: argparse.Namespace) -> int:
 
 
 def _load(args: argparse.Namespace) -> int:
-    from sessionrec.bench_load import load_benchmark
+    from sessionrec.bench.load import load_test
 
-    result = load_benchmark(
-        args.path, threads=args.threads, calls=args.calls, n_sessions=args.sessions
-    )
+    result = load_test(args.path, threads=args.threads, calls=args.calls, n_sessions=args.sessions)
     _print_result(result, args.json)
     return 0 if result["errors"] == 0 and result["mismatches"] == 0 else 1
 

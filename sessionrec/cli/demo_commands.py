@@ -34,8 +34,7 @@ def _clicks_file(out: Path, quiet: bool) -> Path:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from sessionrec.cli import print_json
-    from sessionrec.cli.model_commands import set_threads
+    from sessionrec.cli.options import print_json, set_threads
     from sessionrec.data.protocol import ProtocolConfig, prepare
     from sessionrec.evaluate.baselines import make_baseline
     from sessionrec.evaluate.evaluation import evaluate_recommender

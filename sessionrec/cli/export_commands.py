@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from sessionrec.cli.options import print_json
 from sessionrec.errors import ConfigError
 
 
@@ -13,7 +14,6 @@ def _export(args: argparse.Namespace) -> int:
     import os
     import time
 
-    from sessionrec.cli import print_json
     from sessionrec.onnx_export import export_onnx, onnx_metadata
 
     start = time.perf_counter()
@@ -59,7 +59,6 @@ def _parse_clicks(text: str, id_kind: str) -> list[int] | list[str]:
 
 
 def _recommend(args: argparse.Namespace) -> int:
-    from sessionrec.cli import print_json
     from sessionrec.recommender import SessionRecommender
 
     rec = SessionRecommender.load(args.model, threads=args.threads)

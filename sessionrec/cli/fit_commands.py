@@ -28,6 +28,18 @@ import time
 from pathlib import Path
 from typing import Any
 
+from sessionrec.cli.options import (
+    add_catalog_arguments,
+    add_prepare_arguments,
+    add_training_arguments,
+    load_catalog_argument,
+    prepare_from_args,
+    print_json,
+    set_threads,
+    trainer_from_args,
+    warm_start_argument,
+)
+
 
 def staging_directory(out: Path) -> Path:
     """Where ``fit --out OUT`` builds the new model before publishing it."""
@@ -53,18 +65,10 @@ def _fit(args: argparse.Namespace) -> int:
 
 def _fit_steps(args: argparse.Namespace, shards: Path) -> int:
     from sessionrec.artifacts import commit_files, publish_directory
-    from sessionrec.cli import print_json
-    from sessionrec.cli.data_commands import prepare_from_args
-    from sessionrec.cli.model_commands import (
-        load_catalog_argument,
-        set_threads,
-        trainer_from_args,
-        warm_start_argument,
-    )
     from sessionrec.data.shards import load_dataset
     from sessionrec.onnx_export import export_onnx
     from sessionrec.train import init_distributed, leave_distributed, once_per_node
-    from sessionrec.training_report import REPORT_FORMAT, plot_history, report_json
+    from sessionrec.train.report import REPORT_FORMAT, plot_history, report_json
 
     out = Path(args.out)
     staging = staging_directory(out)
@@ -169,9 +173,6 @@ def _fit_steps(args: argparse.Namespace, shards: Path) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from sessionrec.cli.data_commands import add_prepare_arguments
-    from sessionrec.cli.model_commands import add_catalog_arguments, add_training_arguments
-
     p = sub.add_parser(
         "fit",
         help="clickstream dump -> deployable model directory (prepare, train, test, export, "
@@ -184,7 +185,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_prepare_arguments(p)
     add_catalog_arguments(p)
     p.add_argument("--out", required=True, metavar="MODEL_DIR", help="model directory to write")
-    add_training_arguments(p)
+    add_training_arguments(p, validation_fraction=False)  # prepare's: the dataset records it
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
     p.add_argument("--quiet", action="store_true", help="plain log lines, no progress bars")
     p.set_defaults(func=_fit)

@@ -118,8 +118,9 @@ def load_srgnn_pickle(path: str | os.PathLike[str]) -> SessionDataset:
     folder = Path(path)
     if not folder.is_dir():
         raise ArtifactError(
-            f"{folder}: no such folder; --benchmark srgnn-pickle expects a folder with "
-            "all_train_seq.txt and test.txt"
+            f"{folder}: no such folder; the srgnn-pickle benchmark (load_benchmark name "
+            "'srgnn-pickle') expects a folder (path) with all_train_seq.txt and test.txt",
+            options=("load_benchmark.path",),
         )
     seq_path = folder / "all_train_seq.txt"
     sequences = restricted_load(seq_path)
@@ -151,8 +152,10 @@ def _read_yoochoose_sessions(path: Path) -> tuple[np.ndarray, Sessions]:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ArtifactError(
-            f"{path}: file not found; --benchmark yoochoose-categories expects a folder with "
-            "sessions_train.tsv, sessions_valid.tsv and sessions_test.tsv"
+            f"{path}: file not found; the yoochoose-categories benchmark (load_benchmark name "
+            "'yoochoose-categories') expects a folder (path) with sessions_train.tsv, "
+            "sessions_valid.tsv and sessions_test.tsv",
+            options=("load_benchmark.path",),
         ) from None
     lines = text.splitlines()
     header = tuple(lines[0].split("\t")) if lines else ()
@@ -220,8 +223,10 @@ def load_yoochoose_categories(path: str | os.PathLike[str]) -> SessionDataset:
     folder = Path(path)
     if not folder.is_dir():
         raise ArtifactError(
-            f"{folder}: no such folder; --benchmark yoochoose-categories expects a folder with "
-            "sessions_train.tsv, sessions_valid.tsv, sessions_test.tsv (and item_categories.tsv)"
+            f"{folder}: no such folder; the yoochoose-categories benchmark (load_benchmark name "
+            "'yoochoose-categories') expects a folder (path) with sessions_train.tsv, "
+            "sessions_valid.tsv, sessions_test.tsv (and item_categories.tsv)",
+            options=("load_benchmark.path",),
         )
     ids_train, train_raw = _read_yoochoose_sessions(folder / "sessions_train.tsv")
     ids_valid, valid_raw = _read_yoochoose_sessions(folder / "sessions_valid.tsv")
@@ -310,6 +315,7 @@ def load_benchmark(name: str, path: str | os.PathLike[str]) -> SessionDataset:
         loader = BENCHMARKS[name]
     except KeyError:
         raise ArtifactError(
-            f"unknown benchmark {name!r}; known: {', '.join(sorted(BENCHMARKS))}"
+            f"unknown benchmark {name!r}; known: {', '.join(sorted(BENCHMARKS))}",
+            options=("load_benchmark.name",),
         ) from None
     return loader(path)

@@ -174,8 +174,8 @@ def read_dataset_meta(directory: Path) -> dict[str, Any]:
     meta_path = directory / "dataset.json"
     if not meta_path.is_file():
         raise ArtifactError(
-            f"{directory}: not a prepared dataset (no dataset.json); "
-            "create one with `sessionrec prepare --clicks FILE --out DIR`"
+            f"{directory}: not a prepared dataset (no dataset.json); create one with "
+            "sessionrec.prepare(...) and save it with .save(DIR)"
         )
     try:
         meta = json.loads(meta_path.read_text())

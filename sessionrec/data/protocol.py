@@ -15,19 +15,25 @@ One frozen :class:`ProtocolConfig` holds every parameter (the single source of t
    split :math:`\\tau = T - 86400 \\cdot` ``test_days``, sessions with :math:`t_s < \\tau`
    train and sessions with :math:`t_s \\ge \\tau` test (7 days for Diginetica, 1 for
    YooChoose);
-6. with ``max_session_length`` :math:`L`, training sessions keep their last :math:`L`
-   clicks;
-7. the item vocabulary is the sorted raw ids of the training clicks;
-8. test clicks on items not in the vocabulary are dropped, test sessions need
-   ``min_session_length`` clicks left, and keep their last :math:`L` clicks;
-9. test sessions become prefix-augmented samples: ``[a, b, c, d]`` gives
-   ``([a], b), ([a, b], c), ([a, b, c], d)``.
+6. the item vocabulary is the sorted raw ids of the training clicks;
+7. test clicks on items not in the vocabulary are dropped, and test sessions need
+   ``min_session_length`` clicks left;
+8. test sessions become prefix-augmented samples: ``[a, b, c, d]`` gives
+   ``([a], b), ([a, b], c), ([a, b, c], d)``;
+9. with ``max_session_length`` :math:`L`, every test prefix keeps its last :math:`L`
+   clicks: a model reads the last :math:`L` clicks of a session. Sessions are stored
+   whole (every click is a target once); the trainer cuts the prefixes of the training
+   and validation samples the same way, and the exported model cuts a session to its
+   last :math:`L` clicks (:class:`~sessionrec.data.contract.DataContract`).
 
 Sessions are ordered by time (then by their first row in the file). Session ids are
 trusted as given (``prepare(..., session_gap_s=...)`` makes ingestion cut them at longer
 inactivity gaps), and the report counts sessions spanning more than a day. The
 validation split (``validation_fraction`` of the latest training sessions, see
 :func:`~sessionrec.data.dataset.validation_split`) is made at training time.
+The steps this protocol shares with the sharded preparation
+(:func:`~sessionrec.data.shards.prepare_sharded`) are in
+:mod:`sessionrec.data.protocol_steps`.
 
 ``mode="srgnn"`` reproduces the SR-GNN authors' ``datasets/preprocess.py``
 (Wu et al., AAAI 2019) exactly, quirks included:
@@ -59,7 +65,6 @@ the 99 test samples, 309 items and 1,205 training samples.
 
 from __future__ import annotations
 
-import math
 import os
 import sys
 from collections.abc import Sequence
@@ -70,12 +75,21 @@ import numpy as np
 import polars as pl
 
 from sessionrec.data.dataset import SessionDataset
-from sessionrec.data.ingest import (
-    Clicks,
-    ColumnMap,
-    OnBadRows,
-    describe_timestamp,
-    read_clicks,
+from sessionrec.data.ingest import Clicks, read_clicks
+from sessionrec.data.parsing import OnBadRows
+from sessionrec.data.presets import ColumnMap
+from sessionrec.data.protocol_steps import (
+    DAY_S,
+    cut_prefixes,
+    ids_array,
+    index_items,
+    no_supported_sessions,
+    no_test_samples,
+    no_training_left,
+    plain_report,
+    sessions_in_time_order,
+    split_time,
+    with_session_times,
 )
 from sessionrec.data.sessions import Samples, Sessions, lengths_to_offsets
 from sessionrec.data.vocab import ItemVocab
@@ -83,7 +97,6 @@ from sessionrec.errors import ConfigError, EmptyDataError, SchemaError
 
 __all__ = ["ProtocolConfig", "prepare", "DEFAULT_TEST_DAYS", "TEST_DAYS_BY_FORMAT"]
 
-DAY_S = 86_400.0
 #: Test days when neither the config nor the format says otherwise (Diginetica's 7).
 DEFAULT_TEST_DAYS = 7.0
 #: Test days of formats whose literature uses another value.
@@ -101,7 +114,10 @@ class ProtocolConfig:
         min_item_support: items with fewer clicks than this are removed.
         test_days: the last ``test_days`` days are the test set; ``None``: by format
             (:data:`TEST_DAYS_BY_FORMAT`, else :data:`DEFAULT_TEST_DAYS`).
-        max_session_length: keep only the last ``L`` clicks of a session (``None``: all).
+        max_session_length: :math:`L`, the last clicks of a session a model reads: every
+            sample's prefix keeps its last :math:`L` clicks (test samples here, training
+            and validation samples when the trainer builds them, the exported model's
+            input); ``None``: whole prefixes (recommending reads the last 50).
         validation_fraction: share of the latest training sessions held out for model
             selection at training time.
     """
@@ -115,34 +131,47 @@ class ProtocolConfig:
 
     def __post_init__(self) -> None:
         if self.mode not in ("default", "srgnn"):
-            raise ConfigError(f"protocol mode must be 'default' or 'srgnn', got {self.mode!r}")
+            raise ConfigError(
+                f"protocol mode must be 'default' or 'srgnn', got {self.mode!r}",
+                options=("ProtocolConfig.mode",),
+            )
         if not (isinstance(self.min_session_length, int) and self.min_session_length >= 2):
             raise ConfigError(
                 f"min_session_length must be an int >= 2 (a session needs a prefix and a "
-                f"target), got {self.min_session_length!r}"
+                f"target), got {self.min_session_length!r}",
+                options=("ProtocolConfig.min_session_length",),
             )
         if not (isinstance(self.min_item_support, int) and self.min_item_support >= 1):
             raise ConfigError(
-                f"min_item_support must be an int >= 1, got {self.min_item_support!r}"
+                f"min_item_support must be an int >= 1, got {self.min_item_support!r}",
+                options=("ProtocolConfig.min_item_support",),
             )
         if self.test_days is not None and not (
             isinstance(self.test_days, int | float) and 0 < self.test_days < 1e5
         ):
-            raise ConfigError(f"test_days must be > 0, got {self.test_days!r}")
+            raise ConfigError(
+                f"test_days must be > 0, got {self.test_days!r}",
+                options=("ProtocolConfig.test_days",),
+            )
         if self.max_session_length is not None and not (
-            isinstance(self.max_session_length, int) and self.max_session_length >= 2
+            isinstance(self.max_session_length, int)
+            and not isinstance(self.max_session_length, bool)
+            and self.max_session_length >= 1
         ):
             raise ConfigError(
-                f"max_session_length must be an int >= 2 or None, got {self.max_session_length!r}"
+                f"max_session_length must be an int >= 1 or None, got {self.max_session_length!r}",
+                options=("ProtocolConfig.max_session_length",),
             )
         if not 0.0 < self.validation_fraction < 1.0:
             raise ConfigError(
-                f"validation_fraction must be in (0, 1), got {self.validation_fraction!r}"
+                f"validation_fraction must be in (0, 1), got {self.validation_fraction!r}",
+                options=("ProtocolConfig.validation_fraction",),
             )
         if self.mode == "srgnn" and self.max_session_length is not None:
             raise ConfigError(
                 "the srgnn protocol reproduces the authors' script, which has no "
-                "max_session_length; use mode='default' for it"
+                "max_session_length; use mode='default' for it",
+                options=("ProtocolConfig.mode", "ProtocolConfig.max_session_length"),
             )
 
     @classmethod
@@ -182,45 +211,6 @@ class _Stages:
     def close(self) -> None:
         if self._bar is not None:
             self._bar.close()
-
-
-def _ids_array(series: pl.Series) -> np.ndarray:
-    if series.dtype == pl.String:
-        return np.asarray(series.to_list(), dtype=object)
-    return series.to_numpy().astype(np.int64)
-
-
-def _to_index(item: pl.Expr, vocab_ids: pl.Series) -> pl.Expr:
-    """Raw id -> vocabulary index (Int64); null for ids not in the vocabulary."""
-    return item.replace_strict(
-        vocab_ids,
-        pl.int_range(len(vocab_ids), dtype=pl.Int64, eager=True),
-        default=None,
-        return_dtype=pl.Int64,
-    )
-
-
-def _sessions_in_time_order(clicks: pl.DataFrame) -> Sessions:
-    """CSR sessions, ordered by time, then by first row in the file.
-
-    ``clicks`` is session-contiguous (sorted by ``session_id``, then by the order of
-    clicks within a session) and has ``item_index``, ``_time`` (the session's time) and
-    ``_first_row`` (the session's first row in the file, before any filter).
-    """
-    per = clicks.group_by("session_id", maintain_order=True).agg(
-        pl.len().alias("n"),
-        pl.col("_time").first(),
-        pl.col("_first_row").first(),
-    )
-    times = per.get_column("_time").to_numpy().astype(np.float64)
-    sessions = Sessions(
-        clicks.get_column("item_index").to_numpy(),
-        lengths_to_offsets(per.get_column("n").to_numpy().astype(np.int64)),
-        times,
-        _ids_array(per.get_column("session_id")),
-    )
-    order = np.lexsort((per.get_column("_first_row").to_numpy(), times))
-    return sessions.select(order)
 
 
 def _renumber_by_first_appearance(
@@ -285,39 +275,8 @@ def _filter_sessions_and_items(
         clicks.get_column("session_id").n_unique()
     )
     if clicks.height == 0:
-        raise EmptyDataError(
-            f"no session keeps {k} clicks on items with >= {cfg.min_item_support} clicks; "
-            "lower --min-item-support, or check the session and item columns"
-        )
+        raise no_supported_sessions(k, cfg.min_item_support)
     return clicks
-
-
-def _index(
-    train: pl.DataFrame, test: pl.DataFrame, ids: pl.Series, k: int
-) -> tuple[pl.DataFrame, pl.DataFrame, int]:
-    """``item_index`` (the position in the vocabulary ``ids``) on both sides; test clicks
-    on items outside it dropped, then test sessions left with fewer than ``k`` clicks.
-
-    Returns:
-        ``(train, test, test clicks dropped as unseen)``.
-    """
-    index = _to_index(pl.col("item_id"), ids)
-    train = train.with_columns(item_index=index)
-    test = test.with_columns(item_index=index)
-    before = test.height
-    test = test.filter(pl.col("item_index").is_not_null())
-    unseen = before - test.height
-    return train, test.filter(pl.len().over("session_id") >= k), unseen
-
-
-def _last_clicks(frame: pl.DataFrame, max_length: int | None) -> tuple[pl.DataFrame, int]:
-    """Each session's last ``max_length`` clicks (a session-contiguous frame; ``None``:
-    all); returns ``(frame, clicks cut)``."""
-    if max_length is None:
-        return frame, 0
-    from_end = pl.len().over("session_id") - 1 - pl.int_range(pl.len()).over("session_id")
-    kept = frame.filter(from_end < max_length)
-    return kept, frame.height - kept.height
 
 
 def _vocab_and_index(
@@ -325,7 +284,7 @@ def _vocab_and_index(
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.Series]:
     """Sorted training item ids; ``item_index`` on both sides; unseen test clicks dropped."""
     ids = train.get_column("item_id").unique().sort()
-    train, test, rep["test_clicks_on_unseen_items"] = _index(train, test, ids, k)
+    train, test, rep["test_clicks_on_unseen_items"] = index_items(train, test, ids, k)
     rep["test_sessions_too_short_after_unseen_filter"] = rep["test_sessions_in_split"] - (
         test.get_column("session_id").n_unique()
     )
@@ -336,19 +295,13 @@ def _split_times(clicks: pl.DataFrame, cfg: ProtocolConfig, rep: dict[str, Any])
     """The split time: the latest session time minus ``test_days`` days."""
     assert cfg.test_days is not None
     last = float(clicks.get_column("_time").max())  # type: ignore[arg-type]
-    split = last - DAY_S * cfg.test_days
-    rep["split_time"] = split
-    rep["split_time_utc"] = describe_timestamp(split)
-    return split
+    return split_time(last, cfg.test_days, rep)
 
 
 def _no_training_left(clicks: pl.DataFrame, split: float, cfg: ProtocolConfig) -> EmptyDataError:
     first = float(clicks.get_column("_time").min())  # type: ignore[arg-type]
     span = (split + DAY_S * (cfg.test_days or 0) - first) / DAY_S
-    return EmptyDataError(
-        f"every session falls within the last {cfg.test_days:g} days (the sessions span "
-        f"{span:.2f} days), so nothing is left to train on; lower --test-days"
-    )
+    return no_training_left(cfg.test_days, span)
 
 
 def _default_protocol(
@@ -369,11 +322,7 @@ def _default_protocol(
     stages.step("filter")
 
     # 5: a session's time is its last click
-    clicks = clicks.with_columns(_time=pl.col("timestamp").last().over("session_id"))
-    spans = clicks.group_by("session_id").agg(
-        (pl.col("timestamp").last() - pl.col("timestamp").first()).alias("span")
-    )
-    rep["sessions_spanning_over_1_day"] = int((spans.get_column("span") > DAY_S).sum())
+    clicks, rep["sessions_spanning_over_1_day"] = with_session_times(clicks)
     split = _split_times(clicks, cfg, rep)
     train = clicks.filter(pl.col("_time") < split)
     test = clicks.filter(pl.col("_time") >= split)
@@ -384,21 +333,14 @@ def _default_protocol(
     if train.height == 0:
         raise _no_training_left(test, split, cfg)
 
-    # 6: keep the last L clicks of training sessions (before the vocabulary, so every
-    # vocabulary item occurs in training)
-    train, cut = _last_clicks(train, cfg.max_session_length)
-    # 7-8: vocabulary of the sorted training ids; unseen test clicks dropped
+    # 6-7: vocabulary of the sorted training ids; unseen test clicks dropped
     train, test, ids = _vocab_and_index(train, test, k, rep)
-    # 9: keep the last L known clicks of test sessions
-    test, test_cut = _last_clicks(test, cfg.max_session_length)
-    if cfg.max_session_length is not None:
-        rep["clicks_cut_by_max_session_length"] = cut + test_cut
     stages.step("index")
-    return (
-        _sessions_in_time_order(train),
-        _sessions_in_time_order(test).to_samples(),
-        ItemVocab(_ids_array(ids)),
-    )
+    # 8-9: test samples, each prefix cut to the last L clicks a model reads
+    samples, cut = cut_prefixes(sessions_in_time_order(test).to_samples(), cfg.max_session_length)
+    if cfg.max_session_length is not None:
+        rep["test_prefixes_cut_by_max_session_length"] = cut
+    return sessions_in_time_order(train), samples, ItemVocab(ids_array(ids))
 
 
 # -- the authors' script ----------------------------------------------------------------
@@ -438,7 +380,7 @@ def _srgnn_protocol(
 
     train, test, ids = _vocab_and_index(train, test, k, rep)
     train_sessions, test_sessions, vocab_ids = _renumber_by_first_appearance(
-        _sessions_in_time_order(train), _sessions_in_time_order(test), _ids_array(ids)
+        sessions_in_time_order(train), sessions_in_time_order(test), ids_array(ids)
     )
     stages.step("index")
     return (
@@ -505,10 +447,8 @@ def prepare(
             del read  # ours: the protocol frees the frame once it has sorted a copy
         train, test, vocab = run(frames, cfg, rep, stages)
         if len(test) == 0:
-            raise EmptyDataError(
-                f"no test samples: none of the {rep['test_sessions_in_split']} sessions of "
-                f"the last {cfg.test_days:g} days keeps {cfg.min_session_length} clicks on "
-                "training items; raise --test-days or lower --min-item-support"
+            raise no_test_samples(
+                rep["test_sessions_in_split"], cfg.test_days, cfg.min_session_length
             )
         rep["train_sessions"] = len(train)
         rep["test_sessions"] = int(len(np.unique(test.session_index)))  # type: ignore[arg-type]
@@ -521,21 +461,9 @@ def prepare(
             "clicks_format": clicks_format,
             "protocol": cfg.to_dict(),
             "times": "srgnn session date" if cfg.mode == "srgnn" else "last click, Unix s",
-            "report": {"ingest": ingest_report.to_dict(), "protocol": _plain(rep)},
+            "report": {"ingest": ingest_report.to_dict(), "protocol": plain_report(rep)},
         }
         stages.step("done")
         return SessionDataset(train, test, vocab, meta)
     finally:
         stages.close()
-
-
-def _plain(obj: dict[str, Any]) -> dict[str, Any]:
-    """JSON-friendly values (numpy/polars scalars -> Python)."""
-    out: dict[str, Any] = {}
-    for key, value in obj.items():
-        if isinstance(value, np.generic):
-            value = value.item()
-        if isinstance(value, float) and math.isfinite(value) and value.is_integer():
-            value = int(value) if key not in ("test_days",) else value
-        out[key] = value
-    return out

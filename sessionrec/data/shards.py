@@ -7,11 +7,19 @@ r"""Sharded datasets: dumps larger than memory, prepared and trained one shard a
    (:func:`~sessionrec.data.ingest.read_click_buckets`, :math:`h(\text{session}) \bmod B`;
    :math:`B` = clicks / ``clicks_per_shard`` rounded up, unless ``n_shards`` is given);
 2. then four passes over the buckets, one bucket in memory at a time, do the protocol's
-   steps exactly: sessions ordered and too-short ones dropped, item support summed over
-   the buckets (a table of items, not of clicks); rare items and sessions left short
-   dropped, the latest session time :math:`T` found; the split
-   :math:`\tau = T - 86400 \cdot` ``test_days`` applied and the training item ids
-   collected; the vocabulary (the sorted training ids) indexed into each shard.
+   steps exactly (with the steps of :mod:`sessionrec.data.protocol_steps`):
+
+   A. (:func:`_pass_a`) sessions ordered and too-short ones dropped, item support summed
+      over the buckets (a table of items, not of clicks);
+   B. (:func:`_pass_b`) rare items and sessions left short dropped, the latest session
+      time :math:`T` found;
+   C. (:func:`_pass_c`) the split :math:`\tau = T - 86400 \cdot` ``test_days`` applied
+      and the training item ids collected;
+   D. (:func:`_pass_d`) the vocabulary (the sorted training ids) indexed into each
+      bucket, test clicks on unseen items and test sessions left short dropped, test
+      prefixes cut to their last ``max_session_length`` clicks, and the shards written;
+
+3. the vocabulary and ``dataset.json`` are written (:func:`_write_dataset`).
 
 Memory is bounded by one bucket plus tables over items, whatever the size of the dump.
 The result is the same sessions and samples as :func:`~sessionrec.data.protocol.prepare`
@@ -28,7 +36,7 @@ On disk (``sessionrec prepare --shard-clicks N --out DIR``)::
 
 The trainer (:class:`~sessionrec.train.Trainer`) reads one shard at a time: every epoch
 visits the shards in a random order and shuffles the samples within each; the validation
-split takes the latest ``valid_fraction`` of the sessions of each shard (shards are
+split takes the latest ``validation_fraction`` of the sessions of each shard (shards are
 random sets of sessions, so together they are the latest sessions overall, to within
 sampling noise; a single-shard dataset gives exactly
 :func:`~sessionrec.data.dataset.validation_split`). Only the ``default`` protocol is
@@ -64,19 +72,26 @@ from sessionrec.data.dataset import (
     replace_directory,
     save_arrays,
 )
-from sessionrec.data.ingest import ColumnMap, OnBadRows, describe_timestamp, read_click_buckets
-from sessionrec.data.protocol import (
+from sessionrec.data.ingest import ClickBuckets, read_click_buckets
+from sessionrec.data.parsing import OnBadRows
+from sessionrec.data.presets import ColumnMap
+from sessionrec.data.protocol import ProtocolConfig
+from sessionrec.data.protocol_steps import (
     DAY_S,
-    ProtocolConfig,
-    _ids_array,
-    _index,
-    _last_clicks,
-    _plain,
-    _sessions_in_time_order,
+    cut_prefixes,
+    ids_array,
+    index_items,
+    no_supported_sessions,
+    no_test_samples,
+    no_training_left,
+    plain_report,
+    sessions_in_time_order,
+    split_time,
+    with_session_times,
 )
 from sessionrec.data.sessions import ChunkedSamples, Samples, Sessions
 from sessionrec.data.vocab import ItemVocab
-from sessionrec.errors import ArtifactError, ConfigError, EmptyDataError
+from sessionrec.errors import ArtifactError, ConfigError
 
 __all__ = ["ShardedDataset", "prepare_sharded", "load_dataset", "in_memory", "FORMAT"]
 
@@ -189,7 +204,9 @@ def in_memory(dataset: SessionDataset | ShardedDataset, what: str) -> SessionDat
     if isinstance(dataset, ShardedDataset):
         raise ConfigError(
             f"{what}: the dataset must be in memory, and {dataset.directory} is sharded (prepared "
-            "with --shard-clicks): prepare it again without --shard-clicks"
+            "by prepare_sharded): prepare it again in memory (sessionrec.prepare(...), without "
+            "prepare_sharded's clicks_per_shard)",
+            options=("prepare_sharded.clicks_per_shard",),
         )
     return dataset
 
@@ -202,6 +219,22 @@ def _n_sessions(frame: pl.DataFrame) -> int:
 def _add(rep: dict[str, Any], **counts: int) -> None:
     for key, n in counts.items():
         rep[key] = rep.get(key, 0) + int(n)
+
+
+@dataclass
+class _Passes:
+    """What the passes over the buckets share: the working folder (one file per pass and
+    bucket), the bucket count, the resolved protocol, its report and the progress bar."""
+
+    work: Path
+    n: int
+    cfg: ProtocolConfig
+    rep: dict[str, Any]
+    bar: Any
+
+    def stage(self, name: str, i: int) -> Path:
+        """The file of bucket ``i`` after pass ``name``."""
+        return self.work / f"{name}-{i:05d}.parquet"
 
 
 def prepare_sharded(
@@ -220,6 +253,9 @@ def prepare_sharded(
     progress: bool = False,
 ) -> ShardedDataset:
     """Apply the ``default`` protocol to a dump of any size; write a sharded dataset.
+
+    The dump is split into buckets, then passes A-D run over them and the dataset is
+    written, one function each (the numbered passes of the module docstring).
 
     Args:
         clicks: the dump (a file, or a polars frame), read as by
@@ -244,7 +280,8 @@ def prepare_sharded(
     if config.mode != "default":
         raise ConfigError(
             "sharded preparation follows the default protocol only; the srgnn protocol "
-            "reproduces a script that reads the whole file (prepare it without shards)"
+            "reproduces a script that reads the whole file (prepare it without shards)",
+            options=("ProtocolConfig.mode",),
         )
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -265,187 +302,230 @@ def prepare_sharded(
         )
         cfg = config.resolved(buckets.format)
         assert cfg.test_days is not None
-        k, n = cfg.min_session_length, buckets.n_buckets
+        n = buckets.n_buckets
         rep: dict[str, Any] = {"mode": cfg.mode, "test_days": cfg.test_days, "shards": n}
         bar = tqdm(
             total=4 * n, desc="prepare (shards)", unit="pass", disable=not progress,
             file=sys.stderr, leave=False,
         )  # fmt: skip
-
-        def stage(name: str, i: int) -> Path:
-            return work / f"{name}-{i:05d}.parquet"
-
-        # pass A: order clicks, drop short sessions, count item support
-        support = pl.DataFrame(
-            schema={"item_id": buckets.plan.plan.collect_schema()["item_id"], "len": pl.UInt32}
-        )
-        for i in range(n):
-            frame = buckets.read(i).frame
-            frame = frame.select("session_id", "item_id", "timestamp", "row_nr").sort(
-                "session_id", "timestamp", "row_nr"
-            )
-            frame = frame.with_columns(_first_row=pl.col("row_nr").min().over("session_id")).drop(
-                "row_nr"
-            )
-            sessions_in, clicks_in = _n_sessions(frame), frame.height
-            frame = frame.filter(pl.len().over("session_id") >= k)
-            _add(
-                rep,
-                clicks_in=clicks_in,
-                sessions_in=sessions_in,
-                sessions_too_short=sessions_in - _n_sessions(frame),
-            )
-            counts = frame.group_by("item_id").len().cast({"len": pl.UInt32})
-            support = pl.concat([support, counts]).group_by("item_id").agg(pl.col("len").sum())
-            frame.write_parquet(stage("a", i))
-            bar.update()
-        shutil.rmtree(work / "buckets")
-        rep["items_below_support"] = support.filter(pl.col("len") < cfg.min_item_support).height
-        supported = support.filter(pl.col("len") >= cfg.min_item_support).get_column("item_id")
-        supported_list = supported.implode()  # once, not per bucket
-        del support
-
-        # pass B: drop rare items and sessions left short; session times
-        last, first = -np.inf, np.inf
-        for i in range(n):
-            frame = pl.read_parquet(stage("a", i))
-            before, sessions_before = frame.height, _n_sessions(frame)
-            frame = frame.filter(pl.col("item_id").is_in(supported_list))
-            clicks_left = frame.height
-            frame = frame.filter(pl.len().over("session_id") >= k)
-            frame = frame.with_columns(_time=pl.col("timestamp").last().over("session_id"))
-            spans = frame.group_by("session_id").agg(
-                (pl.col("timestamp").last() - pl.col("timestamp").first()).alias("span")
-            )
-            _add(
-                rep,
-                clicks_on_rare_items=before - clicks_left,
-                sessions_too_short_after_item_filter=sessions_before - _n_sessions(frame),
-                sessions_spanning_over_1_day=int((spans.get_column("span") > DAY_S).sum()),
-            )
-            if frame.height:
-                last = max(last, float(frame.get_column("_time").max()))  # type: ignore[arg-type]
-                first = min(first, float(frame.get_column("_time").min()))  # type: ignore[arg-type]
-            frame.write_parquet(stage("b", i))
-            stage("a", i).unlink()
-            bar.update()
-        if not np.isfinite(last):
-            raise EmptyDataError(
-                f"no session keeps {k} clicks on items with >= {cfg.min_item_support} "
-                "clicks; lower --min-item-support, or check the session and item columns"
-            )
-        split = last - DAY_S * cfg.test_days
-        rep["split_time"] = split
-        rep["split_time_utc"] = describe_timestamp(split)
-
-        # pass C: the split; training sessions keep their last L clicks; training ids
-        train_ids = pl.Series("item_id", [], dtype=supported.dtype)
-        test_sessions_in_split: list[int] = []
-        for i in range(n):
-            frame = pl.read_parquet(stage("b", i))
-            train = frame.filter(pl.col("_time") < split)
-            test = frame.filter(pl.col("_time") >= split)
-            train, cut = _last_clicks(train, cfg.max_session_length)
-            test_sessions_in_split.append(_n_sessions(test))
-            _add(rep, train_sessions=_n_sessions(train), clicks_cut_by_max_session_length=cut)
-            train_ids = pl.concat([train_ids, train.get_column("item_id").unique()]).unique()
-            train.write_parquet(stage("train", i))
-            test.write_parquet(stage("test", i))
-            stage("b", i).unlink()
-            bar.update()
-        rep["test_sessions_in_split"] = sum(test_sessions_in_split)
-        if rep["train_sessions"] == 0:
-            span = (last - first) / DAY_S
-            raise EmptyDataError(
-                f"every session falls within the last {cfg.test_days:g} days (the sessions "
-                f"span {span:.2f} days), so nothing is left to train on; lower --test-days"
-            )
-        ids = train_ids.sort()
-        del train_ids
-
-        # pass D: index with the vocabulary; test filters; shards written
-        shards: list[dict[str, Any]] = []
-        totals = {"train_clicks": 0, "train_samples": 0, "test_samples": 0, "test_sessions": 0}
-        for i in range(n):
-            train = pl.read_parquet(stage("train", i))
-            test = pl.read_parquet(stage("test", i))
-            train, test, unseen = _index(train, test, ids, k)
-            test, cut = _last_clicks(test, cfg.max_session_length)
-            _add(
-                rep,
-                test_clicks_on_unseen_items=unseen,
-                test_sessions_too_short_after_unseen_filter=test_sessions_in_split[i]
-                - _n_sessions(test),
-                clicks_cut_by_max_session_length=cut,
-            )
-            train_sessions = _sessions_in_time_order(train)
-            samples = _sessions_in_time_order(test).to_samples()
-            if samples.session_index is not None:  # unique over the whole dataset
-                samples = Samples(
-                    samples.items,
-                    samples.offsets,
-                    samples.targets,
-                    samples.session_index + totals["test_sessions"],
-                    samples.times,
-                )
-            stage("train", i).unlink()
-            stage("test", i).unlink()
-            bar.update()
-            if len(train_sessions) == 0 and len(samples) == 0:
-                continue  # an empty bucket
-            name = f"shard-{len(shards):05d}.npz"
-            save_arrays(staging / name, train_sessions, samples)
-            shards.append(
-                {
-                    "file": name,
-                    "sha256": file_sha256(staging / name),
-                    "train_sessions": len(train_sessions),
-                    "train_clicks": train_sessions.n_clicks,
-                    "test_samples": len(samples),
-                }
-            )
-            totals["train_clicks"] += train_sessions.n_clicks
-            totals["train_samples"] += train_sessions.n_samples
-            totals["test_samples"] += len(samples)
-            totals["test_sessions"] += len(np.unique(samples.session_index))
+        passes = _Passes(work, n, cfg, rep, bar)
+        supported = _pass_a(passes, buckets)
+        last, first = _pass_b(passes, supported)
+        split = split_time(last, cfg.test_days, rep)
+        ids, test_sessions_in_split = _pass_c(passes, split, supported.dtype, last - first)
+        del supported
+        shards, totals = _pass_d(passes, ids, test_sessions_in_split, staging)
         bar.close()
         if totals["test_samples"] == 0:
-            raise EmptyDataError(
-                f"no test samples: none of the {rep['test_sessions_in_split']} sessions of "
-                f"the last {cfg.test_days:g} days keeps {cfg.min_session_length} clicks on "
-                "training items; raise --test-days or lower --min-item-support"
+            raise no_test_samples(
+                rep["test_sessions_in_split"], cfg.test_days, cfg.min_session_length
             )
         shutil.rmtree(work)
-
-        if cfg.max_session_length is None:
-            rep.pop("clicks_cut_by_max_session_length", None)
-        vocab = ItemVocab(_ids_array(ids))
-        vocab.save(staging / "vocab.json")
-        rep.update(totals)
-        rep["items"] = len(vocab)
-        stats = {
-            "train_sessions": rep["train_sessions"],
-            "test_sessions": rep["test_sessions_in_split"],
-            "test_sessions_with_samples": totals["test_sessions"],
-            "items": len(vocab),
-            "train_samples": totals["train_samples"],
-            "test_samples": totals["test_samples"],
-            "train_clicks": totals["train_clicks"],
-            "avg_train_session_length": totals["train_clicks"] / rep["train_sessions"],
-        }
-        meta = {
-            "format": FORMAT,
-            "source": buckets.report.source,
-            "clicks_format": buckets.format,
-            "protocol": cfg.to_dict(),
-            "times": "last click, Unix s",
-            "report": {"ingest": buckets.report.to_dict(), "protocol": _plain(rep)},
-            "stats": stats,
-            "shards": shards,
-        }
-        (staging / "dataset.json").write_text(json.dumps(meta, indent=2, default=str))
+        _write_dataset(staging, passes, buckets, ids, shards, totals)
         replace_directory(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return ShardedDataset.load(out)
+
+
+def _pass_a(passes: _Passes, buckets: ClickBuckets) -> pl.Series:
+    """Pass A: order clicks, drop short sessions, count item support.
+
+    Returns:
+        the supported item ids (at least ``min_item_support`` clicks over all buckets).
+    """
+    k, rep, stage = passes.cfg.min_session_length, passes.rep, passes.stage
+    support = pl.DataFrame(
+        schema={"item_id": buckets.plan.plan.collect_schema()["item_id"], "len": pl.UInt32}
+    )
+    for i in range(passes.n):
+        frame = buckets.read(i).frame
+        frame = frame.select("session_id", "item_id", "timestamp", "row_nr").sort(
+            "session_id", "timestamp", "row_nr"
+        )
+        frame = frame.with_columns(_first_row=pl.col("row_nr").min().over("session_id")).drop(
+            "row_nr"
+        )
+        sessions_in, clicks_in = _n_sessions(frame), frame.height
+        frame = frame.filter(pl.len().over("session_id") >= k)
+        _add(
+            rep,
+            clicks_in=clicks_in,
+            sessions_in=sessions_in,
+            sessions_too_short=sessions_in - _n_sessions(frame),
+        )
+        counts = frame.group_by("item_id").len().cast({"len": pl.UInt32})
+        support = pl.concat([support, counts]).group_by("item_id").agg(pl.col("len").sum())
+        frame.write_parquet(stage("a", i))
+        passes.bar.update()
+    shutil.rmtree(passes.work / "buckets")
+    min_support = passes.cfg.min_item_support
+    rep["items_below_support"] = support.filter(pl.col("len") < min_support).height
+    return support.filter(pl.col("len") >= min_support).get_column("item_id")
+
+
+def _pass_b(passes: _Passes, supported: pl.Series) -> tuple[float, float]:
+    """Pass B: drop rare items and sessions left short; session times.
+
+    Returns:
+        ``(latest, earliest)`` session time.
+
+    Raises:
+        EmptyDataError: no session is left.
+    """
+    k, rep, stage = passes.cfg.min_session_length, passes.rep, passes.stage
+    supported_list = supported.implode()  # once, not per bucket
+    last, first = -np.inf, np.inf
+    for i in range(passes.n):
+        frame = pl.read_parquet(stage("a", i))
+        before, sessions_before = frame.height, _n_sessions(frame)
+        frame = frame.filter(pl.col("item_id").is_in(supported_list))
+        clicks_left = frame.height
+        frame = frame.filter(pl.len().over("session_id") >= k)
+        frame, spanning = with_session_times(frame)
+        _add(
+            rep,
+            clicks_on_rare_items=before - clicks_left,
+            sessions_too_short_after_item_filter=sessions_before - _n_sessions(frame),
+            sessions_spanning_over_1_day=spanning,
+        )
+        if frame.height:
+            last = max(last, float(frame.get_column("_time").max()))  # type: ignore[arg-type]
+            first = min(first, float(frame.get_column("_time").min()))  # type: ignore[arg-type]
+        frame.write_parquet(stage("b", i))
+        stage("a", i).unlink()
+        passes.bar.update()
+    if not np.isfinite(last):
+        raise no_supported_sessions(k, passes.cfg.min_item_support)
+    return last, first
+
+
+def _pass_c(
+    passes: _Passes, split: float, id_dtype: pl.DataType, span_s: float
+) -> tuple[pl.Series, list[int]]:
+    """Pass C: the split; the training item ids.
+
+    Returns:
+        ``(the vocabulary: sorted training item ids, test sessions of each bucket)``.
+
+    Raises:
+        EmptyDataError: no training session (the sessions span ``span_s`` seconds).
+    """
+    cfg, rep, stage = passes.cfg, passes.rep, passes.stage
+    train_ids = pl.Series("item_id", [], dtype=id_dtype)
+    test_sessions_in_split: list[int] = []
+    for i in range(passes.n):
+        frame = pl.read_parquet(stage("b", i))
+        train = frame.filter(pl.col("_time") < split)
+        test = frame.filter(pl.col("_time") >= split)
+        test_sessions_in_split.append(_n_sessions(test))
+        _add(rep, train_sessions=_n_sessions(train))
+        train_ids = pl.concat([train_ids, train.get_column("item_id").unique()]).unique()
+        train.write_parquet(stage("train", i))
+        test.write_parquet(stage("test", i))
+        stage("b", i).unlink()
+        passes.bar.update()
+    rep["test_sessions_in_split"] = sum(test_sessions_in_split)
+    if rep["train_sessions"] == 0:
+        raise no_training_left(cfg.test_days, span_s / DAY_S)
+    return train_ids.sort(), test_sessions_in_split
+
+
+def _pass_d(
+    passes: _Passes, ids: pl.Series, test_sessions_in_split: list[int], staging: Path
+) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """Pass D: index with the vocabulary ``ids``; test filters; shards written to
+    ``staging`` (empty buckets give no shard).
+
+    Returns:
+        ``(the shards' entries in dataset.json, totals over the shards)``.
+    """
+    cfg, rep, stage = passes.cfg, passes.rep, passes.stage
+    k = cfg.min_session_length
+    shards: list[dict[str, Any]] = []
+    totals = {"train_clicks": 0, "train_samples": 0, "test_samples": 0, "test_sessions": 0}
+    for i in range(passes.n):
+        train = pl.read_parquet(stage("train", i))
+        test = pl.read_parquet(stage("test", i))
+        train, test, unseen = index_items(train, test, ids, k)
+        train_sessions = sessions_in_time_order(train)
+        samples, cut = cut_prefixes(
+            sessions_in_time_order(test).to_samples(), cfg.max_session_length
+        )
+        _add(
+            rep,
+            test_clicks_on_unseen_items=unseen,
+            test_sessions_too_short_after_unseen_filter=test_sessions_in_split[i]
+            - _n_sessions(test),
+            test_prefixes_cut_by_max_session_length=cut,
+        )
+        if samples.session_index is not None:  # unique over the whole dataset
+            samples = Samples(
+                samples.items,
+                samples.offsets,
+                samples.targets,
+                samples.session_index + totals["test_sessions"],
+                samples.times,
+            )
+        stage("train", i).unlink()
+        stage("test", i).unlink()
+        passes.bar.update()
+        if len(train_sessions) == 0 and len(samples) == 0:
+            continue  # an empty bucket
+        name = f"shard-{len(shards):05d}.npz"
+        save_arrays(staging / name, train_sessions, samples)
+        shards.append(
+            {
+                "file": name,
+                "sha256": file_sha256(staging / name),
+                "train_sessions": len(train_sessions),
+                "train_clicks": train_sessions.n_clicks,
+                "test_samples": len(samples),
+            }
+        )
+        totals["train_clicks"] += train_sessions.n_clicks
+        totals["train_samples"] += train_sessions.n_samples
+        totals["test_samples"] += len(samples)
+        totals["test_sessions"] += len(np.unique(samples.session_index))
+    return shards, totals
+
+
+def _write_dataset(
+    staging: Path,
+    passes: _Passes,
+    buckets: ClickBuckets,
+    ids: pl.Series,
+    shards: list[dict[str, Any]],
+    totals: dict[str, int],
+) -> None:
+    """The vocabulary (``vocab.json``) and ``dataset.json`` (counts, protocol, report,
+    shards) written to ``staging``."""
+    cfg, rep = passes.cfg, passes.rep
+    if cfg.max_session_length is None:
+        rep.pop("test_prefixes_cut_by_max_session_length", None)
+    vocab = ItemVocab(ids_array(ids))
+    vocab.save(staging / "vocab.json")
+    rep.update(totals)
+    rep["items"] = len(vocab)
+    stats = {
+        "train_sessions": rep["train_sessions"],
+        "test_sessions": rep["test_sessions_in_split"],
+        "test_sessions_with_samples": totals["test_sessions"],
+        "items": len(vocab),
+        "train_samples": totals["train_samples"],
+        "test_samples": totals["test_samples"],
+        "train_clicks": totals["train_clicks"],
+        "avg_train_session_length": totals["train_clicks"] / rep["train_sessions"],
+    }
+    meta = {
+        "format": FORMAT,
+        "source": buckets.report.source,
+        "clicks_format": buckets.format,
+        "protocol": cfg.to_dict(),
+        "times": "last click, Unix s",
+        "report": {"ingest": buckets.report.to_dict(), "protocol": plain_report(rep)},
+        "stats": stats,
+        "shards": shards,
+    }
+    (staging / "dataset.json").write_text(json.dumps(meta, indent=2, default=str))

@@ -3,12 +3,53 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 from torch_geometric.nn import MessagePassing
 
-__all__ = ["GatedSessionGraphConv"]
+__all__ = ["GatedConvWeights", "GatedSessionGraphConv"]
+
+
+@dataclass(frozen=True, eq=False)
+class GatedConvWeights:
+    r"""The weights of a :class:`GatedSessionGraphConv`, as float32 numpy arrays (copies,
+    detached from the module): what an exporter needs to recompute the propagation.
+
+    In the terms of :class:`GatedSessionGraphConv`'s equations, with ``d`` the node state
+    size; matrices are ``[out, in]`` (:class:`torch.nn.Linear`'s ``weight``), so a
+    message is ``h @ w_in.T + b_in``. The GRU's stacks hold its three gates in
+    :class:`torch.nn.GRUCell`'s order: reset :math:`\mathbf{r}`, update
+    :math:`\mathbf{z}`, candidate :math:`\tilde{\mathbf{h}}`.
+
+    Attributes:
+        w_in: :math:`\mathbf{W}_{in}` ``[d, d]``, the message along incoming edges.
+        b_in: :math:`\mathbf{b}_{in}` ``[d]``, its bias (inside the weighted sum).
+        w_out: :math:`\mathbf{W}_{out}` ``[d, d]``, the message along outgoing edges.
+        b_out: :math:`\mathbf{b}_{out}` ``[d]``, its bias (inside the weighted sum).
+        bias_in: :math:`\mathbf{b}^{\prime}_{in}` ``[d]``, added to the incoming sum.
+        bias_out: :math:`\mathbf{b}^{\prime}_{out}` ``[d]``, added to the outgoing sum.
+        w_ih: :math:`[\mathbf{W}_r; \mathbf{W}_z; \mathbf{W}_o]` ``[3d, 2d]``, the gates'
+            maps of :math:`\mathbf{a}_i`.
+        b_ih: ``[3d]``, the GRU's biases added to ``a @ w_ih.T``.
+        w_hh: :math:`[\mathbf{U}_r; \mathbf{U}_z; \mathbf{U}_o]` ``[3d, d]``, the gates'
+            maps of :math:`\mathbf{h}_i`.
+        b_hh: ``[3d]``, the GRU's biases added to ``h @ w_hh.T`` (the candidate's third
+            is inside :math:`\mathbf{r}_i \odot (\cdot)`).
+    """
+
+    w_in: np.ndarray
+    b_in: np.ndarray
+    w_out: np.ndarray
+    b_out: np.ndarray
+    bias_in: np.ndarray
+    bias_out: np.ndarray
+    w_ih: np.ndarray
+    b_ih: np.ndarray
+    w_hh: np.ndarray
+    b_hh: np.ndarray
 
 
 class GatedSessionGraphConv(MessagePassing):
@@ -80,5 +121,26 @@ class GatedSessionGraphConv(MessagePassing):
     def message(self, x_j: Tensor, edge_weight: Tensor) -> Tensor:
         return edge_weight.unsqueeze(-1) * x_j
 
+    def inference_weights(self) -> GatedConvWeights:
+        """The weights of the equations above, as float32 numpy arrays (copies)."""
+        with torch.no_grad():
+            return GatedConvWeights(
+                w_in=_float32_array(self.lin_in.weight),
+                b_in=_float32_array(self.lin_in.bias),
+                w_out=_float32_array(self.lin_out.weight),
+                b_out=_float32_array(self.lin_out.bias),
+                bias_in=_float32_array(self.bias_in),
+                bias_out=_float32_array(self.bias_out),
+                w_ih=_float32_array(self.gru.weight_ih),
+                b_ih=_float32_array(self.gru.bias_ih),
+                w_hh=_float32_array(self.gru.weight_hh),
+                b_hh=_float32_array(self.gru.bias_hh),
+            )
+
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}({self.channels}, steps={self.steps})"
+
+
+def _float32_array(t: Tensor) -> np.ndarray:
+    """A float32 numpy copy of ``t``, on the CPU, detached from the module."""
+    return t.detach().to(device="cpu", dtype=torch.float32, copy=True).numpy()

@@ -6,6 +6,7 @@ import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -13,9 +14,9 @@ from torch_geometric.data import Batch
 
 from sessionrec.errors import ConfigError
 from sessionrec.nn.content import CatalogFeatures, ContentEncoder, ItemRepresentation
-from sessionrec.nn.gated_session_conv import GatedSessionGraphConv
+from sessionrec.nn.gated_session_conv import GatedConvWeights, GatedSessionGraphConv
 
-__all__ = ["SRGNNConfig", "SRGNN", "l2_normalize"]
+__all__ = ["SRGNNConfig", "SRGNN", "SRGNNWeights", "l2_normalize"]
 
 _CONTENT_KEYS = ("cardinalities", "text_buckets", "n_numeric", "vector_dims")
 
@@ -157,6 +158,54 @@ class SRGNNConfig:
         return cls(**d)
 
 
+@dataclass(frozen=True, eq=False)
+class SRGNNWeights:
+    r"""Everything an :class:`SRGNN` computes with at inference, as numpy arrays (float32
+    copies, detached from the model; :meth:`SRGNN.inference_weights`), so that an
+    exporter (:mod:`sessionrec.onnx_export`) reads no attribute of the model.
+
+    In the terms of :class:`SRGNN`'s equations, with ``d = config.dim`` and
+    ``n = config.n_items``; matrices are ``[out, in]`` (:class:`torch.nn.Linear`'s
+    ``weight``), so :math:`\mathbf{W}_1 \mathbf{v}_n + \mathbf{c}` is ``v_n @ w_1.T + c``.
+
+    Attributes:
+        item_table: :math:`\mathbf{e}` ``[n, d]``, the item vectors as scored against
+            (:meth:`SRGNN.item_table` in evaluation mode: unit rows under NISER, a
+            content model's :math:`\delta_j \mathbf{e}^{id}_j + \mathbf{W}\mathbf{c}_j`
+            with :math:`\delta_j = 0` exactly for the items of ``cold_mask``); the node
+            states of a session graph start as its rows.
+        conv: the gated propagation's weights (:class:`GatedConvWeights`).
+        w_1: :math:`\mathbf{W}_1` ``[d, d]``, applied to the last click's state
+            :math:`\mathbf{v}_n`.
+        c: :math:`\mathbf{c}` ``[d]``, the bias of :math:`\mathbf{W}_1`.
+        w_2: :math:`\mathbf{W}_2` ``[d, d]``, applied to every click's state
+            :math:`\mathbf{v}_i`.
+        b_2: ``[d]``, the bias of :math:`\mathbf{W}_2` (added next to :math:`\mathbf{c}`).
+        q: :math:`\mathbf{q}` ``[d]``: :math:`\alpha_i = \mathbf{q}^\top \sigma(\cdot)`.
+        w_3: :math:`\mathbf{W}_3` ``[d, 2d]``, applied to
+            :math:`[\mathbf{s}_g ; \mathbf{s}_l]` (columns ``:d`` to :math:`\mathbf{s}_g`).
+        b_3: ``[d]``, the bias of :math:`\mathbf{W}_3`.
+        position: ``[max_positions, d]`` with ``position_readout``, else ``None``: row
+            ``t`` is added to the attention key of the click ``t`` clicks before the last
+            one (clicks further back share the last row).
+        cold_mask: bool ``[n]``, ``True`` for the items without training clicks (the
+            content-only vectors, which ``new_item_offset`` applies to); ``None`` for an
+            id-only model.
+    """
+
+    item_table: np.ndarray
+    conv: GatedConvWeights
+    w_1: np.ndarray
+    c: np.ndarray
+    w_2: np.ndarray
+    b_2: np.ndarray
+    q: np.ndarray
+    w_3: np.ndarray
+    b_3: np.ndarray
+    position: np.ndarray | None
+    cold_mask: np.ndarray | None
+
+
 class SRGNN(nn.Module):
     r"""Session-based Recommendation with Graph Neural Networks (Wu et al., AAAI 2019).
 
@@ -170,7 +219,7 @@ class SRGNN(nn.Module):
         \alpha_i = \mathbf{q}^\top \sigma(\mathbf{W}_1 \mathbf{v}_n
                    + \mathbf{W}_2 \mathbf{v}_i + \mathbf{c}) \qquad
         \mathbf{s}_g = \sum_{i=1}^{n} \alpha_i \mathbf{v}_i \\
-        \mathbf{s}_h &= \mathbf{W}_3 [\mathbf{s}_l ; \mathbf{s}_g] \qquad
+        \mathbf{s}_h &= \mathbf{W}_3 [\mathbf{s}_g ; \mathbf{s}_l] \qquad
         \hat{z}_j = \mathbf{s}_h^\top \mathbf{e}_j \quad \text{for every item } j
 
     (the sum runs over click positions, repeats included, as in the authors' code; the
@@ -325,9 +374,40 @@ class SRGNN(nn.Module):
         repeat bonus (the config's values unless given)."""
         return self.add_repeat_bonus(self.add_new_item_offset(logits, offset), graph, beta)
 
+    def inference_weights(self) -> SRGNNWeights:
+        """The weights of the equations above as numpy arrays (:class:`SRGNNWeights`),
+        computed in evaluation mode (no dropout; a content model keeps every clicked
+        item's id part); the training mode is restored afterwards."""
+        was_training = self.training
+        self.eval()
+        try:
+            with torch.no_grad():
+                return SRGNNWeights(
+                    item_table=_numpy32(self.item_table()),
+                    conv=self.conv.inference_weights(),
+                    w_1=_numpy32(self.lin_last.weight),
+                    c=_numpy32(self.lin_last.bias),
+                    w_2=_numpy32(self.lin_node.weight),
+                    b_2=_numpy32(self.lin_node.bias),
+                    q=_numpy32(self.attn.weight[0]),
+                    w_3=_numpy32(self.lin_out.weight),
+                    b_3=_numpy32(self.lin_out.bias),
+                    position=(None if self.position is None else _numpy32(self.position.weight)),
+                    cold_mask=(
+                        None if self.catalog is None else self.cold_mask.cpu().numpy().copy()
+                    ),
+                )
+        finally:
+            self.train(was_training)
+
     def forward(self, graph: Batch) -> Tensor:
         """Logits over every item, ``[B, n_items]`` (in evaluation with the new-item
         offset and the repeat bonus)."""
         table = self.item_table()  # once per step: normalising it is not free
         logits = self.scores(self.session_embedding(graph, table), table)
         return self.adjust(logits, graph)
+
+
+def _numpy32(t: Tensor) -> np.ndarray:
+    """A float32 numpy copy of ``t``, on the CPU, detached from the module."""
+    return t.detach().to(device="cpu", dtype=torch.float32, copy=True).numpy()

@@ -1,9 +1,6 @@
-"""Speed benchmarks that report ratios measured in one process.
+"""``sessionrec bench train-speed``: training speed as a ratio measured in one process.
 
-A speed goal is checked against a reference measured in the same run, on the same
-machine and under the same load, never against a wall-clock constant.
-
-``train_speed``: samples/s of a full SR-GNN training step (graph building, forward,
+:func:`train_speed`: samples/s of a full SR-GNN training step (graph building, forward,
 backward, Adam step) divided by samples/s of the bare scoring *floor*: for a batch ``S``
 of session vectors ``[B, d]`` and the item table ``E [N, d]``, ``logits = S @ E.T``,
 cross-entropy, backward, nothing else.
@@ -14,42 +11,18 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from sessionrec.data.sessions import Samples, Sessions, lengths_to_offsets
+from sessionrec.bench.workloads import diginetica_like_samples
 from sessionrec.graph import session_graph_batch
 from sessionrec.nn.srgnn import SRGNN
+from sessionrec.train import config_preset, item_logits
 
-__all__ = ["train_speed", "diginetica_like_samples"]
-
-DIGINETICA_ITEMS = 43_097
-DEFAULT_DIGINETICA = (
-    Path(__file__).resolve().parents[1] / ".." / "shared" / "datasets" / "diginetica"
-)
-
-
-def diginetica_like_samples(
-    path: str | os.PathLike[str] | None = None, seed: int = 0
-) -> tuple[Samples, int, str]:
-    """Training samples of the Diginetica benchmark when ``path`` has it, else synthetic
-    samples with its item count and a similar session-length distribution."""
-    folder = Path(path) if path is not None else DEFAULT_DIGINETICA
-    if (folder / "all_train_seq.txt").is_file():
-        from sessionrec.data.benchmarks import load_srgnn_pickle
-
-        dataset = load_srgnn_pickle(folder)
-        return dataset.train_samples(), dataset.n_items, f"diginetica ({folder.resolve()})"
-    rng = np.random.default_rng(seed)
-    n_sessions = 50_000
-    lengths = np.clip(rng.geometric(1 / 4.85, n_sessions), 2, 70)
-    items = rng.zipf(1.3, int(lengths.sum())) % DIGINETICA_ITEMS
-    sessions = Sessions(items, lengths_to_offsets(lengths))
-    return sessions.to_samples(), DIGINETICA_ITEMS, "synthetic (Diginetica-sized)"
+__all__ = ["train_speed"]
 
 
 def _rate(step: Callable[[int], int], warmup: int, steps: int) -> float:
@@ -71,8 +44,6 @@ def train_speed(
     seed: int = 0,
 ) -> dict[str, Any]:
     """Training-step samples/s of each config (fp32 and bf16) over the scoring floor."""
-    from sessionrec.train import _logits, config_preset
-
     torch.manual_seed(seed)
     samples, n_items, source = diginetica_like_samples(path, seed)
     order = np.random.default_rng(seed).permutation(len(samples))
@@ -123,7 +94,7 @@ def train_speed(
                 idx = order[(i * batch_size) % len(order) :][:batch_size]
                 batch = samples.select(idx)
                 graph = session_graph_batch(batch, model.config.edge_weights)
-                logits = _logits(model, graph, bf16)  # the trainer's own forward
+                logits = item_logits(model, graph, bf16)  # the trainer's own forward
                 loss = F.cross_entropy(logits, torch.from_numpy(batch.targets))
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()

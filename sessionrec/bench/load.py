@@ -20,8 +20,6 @@ model's last ``max_session_length``).
 from __future__ import annotations
 
 import os
-import resource
-import sys
 import tempfile
 import threading
 import time
@@ -31,24 +29,14 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["concurrent_calls", "load_benchmark"]
+from sessionrec.bench.workloads import (
+    diginetica_sessions,
+    diginetica_sized_model,
+    peak_rss_mb,
+    rss_mb,
+)
 
-
-def rss_mb() -> float:
-    """Resident set size of this process now (MB; Linux ``/proc``, else the peak)."""
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:  # pragma: no cover (not Linux)
-        pass
-    return peak_rss_mb()  # pragma: no cover
-
-
-def peak_rss_mb() -> float:
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+__all__ = ["concurrent_calls", "service_sessions", "load_test"]
 
 
 def concurrent_calls(
@@ -136,7 +124,7 @@ def service_sessions(
     return mixed
 
 
-def load_benchmark(
+def load_test(
     path: str | os.PathLike[str] | None = None,
     threads: int = 8,
     calls: int = 10_000,
@@ -148,7 +136,6 @@ def load_benchmark(
     prefixes (synthetic ones of similar lengths when the data are absent)."""
     import onnxruntime as ort
 
-    from sessionrec.bench_latency import diginetica_sessions, diginetica_sized_model
     from sessionrec.onnx_export import export_onnx
     from sessionrec.recommender import SessionRecommender
 

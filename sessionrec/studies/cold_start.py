@@ -1,4 +1,4 @@
-"""Cold-start evaluation: hold items out of training, then compare content and ids.
+"""The cold-start study: hold items out of training, then compare content and ids.
 
 :func:`cold_start_experiment` removes a random share of items from the training sessions
 (:func:`sessionrec.data.cold.hold_out_items`; they stay in the catalog), trains a content
@@ -13,7 +13,8 @@ test samples and by the group of the target item:
 - ``longtail``: the least-clicked half of the warm items
   (:func:`sessionrec.data.cold.longtail_mask`).
 
-The validation sessions (the latest ``valid_fraction`` of the training sessions) keep
+The validation sessions (the latest ``validation_fraction`` of the training sessions:
+the training config's, else the dataset's) keep
 their clicks on the held-out items, as the newest sessions of a live catalog click its
 new items: the models never train on them, and the content model's ``new_item_offset``
 (how often it recommends items without clicks) is chosen on them
@@ -105,14 +106,16 @@ def cold_start_experiment(
         "held_out_items": int, "train_sessions": int, ...}`` (see the module docstring).
     """
     from sessionrec.data.cold import hold_out_items, longtail_mask
+    from sessionrec.data.contract import DataContract
     from sessionrec.evaluate.baselines import CategoryPopularity
     from sessionrec.evaluate.evaluation import evaluate_recommender
-    from sessionrec.train import Trainer, evaluate_model, inference_max_length, with_catalog
+    from sessionrec.train import Trainer, evaluate_model, with_catalog
 
     if model_config.content is not None:
         raise ConfigError("cold_start_experiment: give the id-only model config")
     aligned = catalog if catalog.n_vocab is not None else catalog.align(dataset.vocab)
-    split = hold_out_items(dataset, fraction, seed, keep_recent=train_config.valid_fraction)
+    contract = DataContract.of(dataset).with_validation_fraction(train_config.validation_fraction)
+    split = hold_out_items(dataset, fraction, seed, keep_recent=contract.validation_fraction)
     train_data = split.dataset
     n_vocab, n_all = dataset.n_items, len(aligned)
     counts = np.bincount(train_data.train.items, minlength=n_all)  # [n_all]
@@ -149,7 +152,7 @@ def cold_start_experiment(
             dataset.test,
             ks=ks,
             groups=target_groups,
-            max_length=inference_max_length(train_config),
+            max_length=trained.data_contract.inference_max_length,
         )
         results[name] = {
             **_summary(metrics, ks),

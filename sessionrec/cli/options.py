@@ -1,0 +1,494 @@
+"""Options shared by several commands, and the flag of every API option.
+
+Each command group (``data_commands``, ``model_commands``, ...) declares its own options
+and takes the shared ones from here: the data a command reads (a prepared dataset or a
+benchmark), the clickstream dump and protocol (``prepare``, ``fit``), the item catalog,
+the training options (``train``, ``fit``), threads and the ``--json`` output.
+
+Library errors name the API option that fixes them (``SessionrecError.options``, e.g.
+``"ColumnMap.session"``); :data:`FLAGS` gives the command line's flag for each, and
+:func:`flag_hint` turns them into the line the CLI adds to the message.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterable
+from typing import Any
+
+from sessionrec.errors import ConfigError
+
+#: API option (``Class.field`` or ``function.parameter``) -> the flag that sets it.
+FLAGS: dict[str, str] = {
+    # reading clickstream dumps (sessionrec.data.ingest.read_clicks, ColumnMap)
+    "read_clicks.source": "--clicks FILE",
+    "read_clicks.format": "--format NAME",
+    "read_clicks.separator": "--separator C",
+    "read_clicks.on_bad_rows": "--on-bad-rows skip",
+    "read_clicks.event_types": "--event-types A,B",
+    "read_clicks.session_gap_s": "--session-gap-s SECONDS",
+    "ColumnMap.session": "--session-col NAME",
+    "ColumnMap.item": "--item-col NAME",
+    "ColumnMap.time": "--time-col NAME",
+    "ColumnMap.time_unit": "--time-unit UNIT",
+    "ColumnMap.date": "--date-col NAME",
+    "ColumnMap.offset": "--offset-col NAME",
+    "ColumnMap.offset_unit": "--offset-unit UNIT",
+    "ColumnMap.event": "--event-col NAME",
+    "ColumnMap.category": "--category-col NAME",
+    "ColumnMap.user": "--user-col NAME",
+    "ColumnMap.id_type": "--id-type str|int",
+    # the protocol (sessionrec.data.protocol.ProtocolConfig, prepare_sharded)
+    "ProtocolConfig.mode": "--protocol MODE",
+    "ProtocolConfig.test_days": "--test-days N",
+    "ProtocolConfig.min_item_support": "--min-item-support N",
+    "ProtocolConfig.min_session_length": "--min-session-length N",
+    "ProtocolConfig.max_session_length": "--max-session-length L",
+    "ProtocolConfig.validation_fraction": "--validation-fraction F",
+    "prepare_sharded.clicks_per_shard": "--shard-clicks N",
+    # item catalogs (sessionrec.data.catalog.read_catalog)
+    "read_catalog.source": "--catalog FILE",
+    "read_catalog.item_col": "--catalog-item-col NAME",
+    "read_catalog.categorical": "--catalog-categorical COLS",
+    "read_catalog.text": "--catalog-text COLS",
+    "read_catalog.numeric": "--catalog-numeric COLS",
+    "read_catalog.vector": "--catalog-vector COLS",
+    "read_catalog.duplicate_ids": "--catalog-duplicates first",
+    # published benchmarks (sessionrec.data.benchmarks.load_benchmark)
+    "load_benchmark.name": "--benchmark NAME",
+    "load_benchmark.path": "--path DIR",
+    # training (sessionrec.train)
+    "config_preset.name": "--config NAME",
+    "TrainConfig": "--set NAME=VALUE",
+    "SRGNNConfig": "--set NAME=VALUE",
+    "TrainConfig.epochs": "--epochs N",
+    "TrainConfig.batch_size": "--batch-size N",
+    "TrainConfig.lr": "--lr RATE",
+    "TrainConfig.patience": "--patience N",
+    "TrainConfig.seed": "--seed N",
+    "TrainConfig.device": "--device cpu|cuda|auto",
+    "TrainConfig.validation_fraction": "--validation-fraction F",
+    "TrainConfig.refit": "--refit",
+    "TrainConfig.bf16_scoring": "--bf16",
+    "Trainer.max_minutes": "--max-minutes M",
+    "Trainer.fit.resume": "--resume",
+    "Trainer.fit.warm_start": "--warm-start MODEL_DIR",
+    "Trainer.fit.catalog": "--catalog FILE",
+    # export (sessionrec.onnx_export.export_onnx)
+    "export_onnx.model": "--model MODEL_DIR",
+    "export_onnx.out_path": "--out FILE",
+    "export_onnx.opset": "--opset N",
+    "export_onnx.item_table_dtype": "--item-table fp32|fp16|int8",
+    "export_onnx.max_session_length": "--max-session-length L",
+    # baselines (sessionrec.evaluate.baselines)
+    "make_baseline.method": "--method NAME",
+    "make_baseline.params": "--param NAME=VALUE",
+}
+# config fields set by name: TrainConfig.X / SRGNNConfig.X -> --set X=VALUE; a baseline's
+# constructor parameter Class.X -> --param X=VALUE (its fit arguments have no flag)
+_SET_BY_NAME = {"TrainConfig": "--set", "SRGNNConfig": "--set"}
+_BASELINE_CLASSES = (
+    "Pop",
+    "SessionPop",
+    "ItemKNN",
+    "SKNN",
+    "VSKNN",
+    "STAN",
+    "VSTAN",
+    "SequentialRules",
+)
+
+
+def flag_for(option: str) -> str | None:
+    """The command-line flag of the API ``option`` (``"ColumnMap.session"`` ->
+    ``"--session-col NAME"``), or ``None`` when only the Python API sets it."""
+    if option in FLAGS:
+        return FLAGS[option]
+    owner, _, field = option.partition(".")
+    if owner in _SET_BY_NAME and field:
+        return f"{_SET_BY_NAME[owner]} {field}=VALUE"
+    if owner in _BASELINE_CLASSES and field and "." not in field:
+        return f"--param {field}=VALUE"
+    return None
+
+
+def flag_hint(options: Iterable[str]) -> str:
+    """The command-line flags of API ``options`` as one line (``""`` when none has one)."""
+    flags = list(dict.fromkeys(f for o in options if (f := flag_for(o)) is not None))
+    return "" if not flags else "on the command line: " + ", ".join(flags)
+
+
+# -- output -------------------------------------------------------------------------------
+def print_json(obj: Any) -> None:
+    """One JSON object on stdout (the ``--json`` contract)."""
+    sys.stdout.write(json.dumps(obj, default=float) + "\n")
+    sys.stdout.flush()
+
+
+def set_threads(threads: int | None) -> None:
+    """Torch intra-op threads, and a malloc setting that keeps the big per-step buffers
+    (logits, item-table gradients: tens of MB) on the heap instead of fresh mmaps whose
+    page faults cost 10-15 % of a CPU training step (glibc only; harmless elsewhere)."""
+    import ctypes
+    import ctypes.util
+
+    import torch
+
+    if threads is not None:
+        if threads < 1:
+            raise ConfigError(f"--threads must be >= 1, got {threads}")
+        torch.set_num_threads(threads)
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        m_trim_threshold, m_mmap_threshold = -1, -3
+        libc.mallopt(m_mmap_threshold, 32 * 1024 * 1024)
+        libc.mallopt(m_trim_threshold, 1024 * 1024 * 1024)
+    except (OSError, AttributeError):
+        pass
+
+
+# -- data: a prepared dataset or a published benchmark ---------------------------------
+BENCHMARK_CHOICES = ("srgnn-pickle", "yoochoose-categories")
+
+
+def add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    """``(DIR | --benchmark NAME --path DIR)``: a prepared dataset or a benchmark folder."""
+    parser.add_argument(
+        "dataset", nargs="?", metavar="DIR", help="a prepared dataset (sessionrec prepare --out)"
+    )
+    parser.add_argument("--benchmark", choices=BENCHMARK_CHOICES, help="a published benchmark")
+    parser.add_argument("--path", metavar="DIR", help="folder of the --benchmark files")
+
+
+def load_data_argument(args: argparse.Namespace, in_memory_for: str | None = None) -> Any:
+    """The :class:`SessionDataset` (or :class:`ShardedDataset`) named by
+    :func:`add_data_arguments`' options; with ``in_memory_for``, a sharded dataset is
+    refused for that purpose."""
+    from sessionrec.data.benchmarks import load_benchmark
+    from sessionrec.data.shards import in_memory, load_dataset
+
+    if args.benchmark:
+        if args.dataset:
+            raise ConfigError("give either a dataset DIR or --benchmark NAME --path DIR, not both")
+        if not args.path:
+            raise ConfigError(f"--benchmark {args.benchmark} needs --path DIR (its folder)")
+        dataset = load_benchmark(args.benchmark, args.path)
+    else:
+        if args.path:
+            raise ConfigError("--path goes with --benchmark; give a prepared dataset as DIR")
+        if not args.dataset:
+            raise ConfigError(
+                "no data: give a prepared dataset DIR (from `sessionrec prepare`) or "
+                "--benchmark NAME --path DIR"
+            )
+        dataset = load_dataset(args.dataset)
+    return dataset if in_memory_for is None else in_memory(dataset, in_memory_for)
+
+
+# -- preparing a clickstream dump (prepare, fit) ---------------------------------------
+_FORMATS = ("yoochoose", "diginetica", "retailrocket", "session-rec", "auto")
+
+
+def add_prepare_arguments(p: argparse.ArgumentParser) -> None:
+    """``--clicks FILE`` and how to read it and apply the protocol (``prepare``, ``fit``)."""
+    p.add_argument("--clicks", required=True, metavar="FILE", help="the clickstream dump")
+    p.add_argument("--format", default="auto", choices=_FORMATS, help="dump layout (auto)")
+    p.add_argument(
+        "--protocol",
+        default="default",
+        choices=("default", "srgnn"),
+        help="default, or srgnn: the SR-GNN authors' preprocess.py exactly",
+    )
+    p.add_argument(
+        "--test-days",
+        type=float,
+        default=None,
+        metavar="N",
+        help="last N days are the test set (default: 1 for yoochoose, else 7)",
+    )
+    p.add_argument(
+        "--min-item-support",
+        type=int,
+        default=5,
+        metavar="N",
+        help="drop items with fewer clicks (5)",
+    )
+    p.add_argument(
+        "--min-session-length",
+        type=int,
+        default=2,
+        metavar="N",
+        help="drop sessions with fewer clicks (2)",
+    )
+    p.add_argument(
+        "--max-session-length",
+        type=int,
+        default=None,
+        metavar="L",
+        help="models read the last L clicks of a session: every sample's prefix keeps its "
+        "last L clicks, in training, validation, test and the exported model (default: "
+        "whole prefixes; recommending reads the last 50)",
+    )
+    p.add_argument(
+        "--validation-fraction",
+        type=float,
+        default=0.1,
+        metavar="F",
+        help="share of the latest training sessions that select the model (0.1); "
+        "recorded with the dataset, read by training",
+    )
+    p.add_argument(
+        "--on-bad-rows",
+        default="error",
+        choices=("error", "skip"),
+        help="stop at bad rows (default) or skip and count them",
+    )
+    p.add_argument("--session-col", metavar="NAME", help="session id column")
+    p.add_argument("--item-col", metavar="NAME", help="item id column")
+    p.add_argument("--time-col", metavar="NAME", help="timestamp column")
+    p.add_argument(
+        "--time-unit",
+        default="auto",
+        choices=("auto", "s", "ms", "iso"),
+        help="timestamp unit (auto: from the first 1,000 values)",
+    )
+    p.add_argument("--date-col", metavar="NAME", help="date column (date + offset times)")
+    p.add_argument("--offset-col", metavar="NAME", help="offset column (date + offset)")
+    p.add_argument("--offset-unit", default="ms", choices=("s", "ms"), help="offset unit")
+    p.add_argument("--event-col", metavar="NAME", help="event type column")
+    p.add_argument("--event-types", metavar="A,B", help="event types to keep, comma-separated")
+    p.add_argument("--category-col", metavar="NAME", help="item category column")
+    p.add_argument("--user-col", metavar="NAME", help="user column (sessions cut by gaps)")
+    p.add_argument(
+        "--id-type",
+        default="auto",
+        choices=("auto", "int", "str"),
+        help="read ids as integers or strings (auto)",
+    )
+    p.add_argument(
+        "--session-gap-s",
+        type=float,
+        default=None,
+        metavar="S",
+        help="start a new session after S seconds of inactivity",
+    )
+    p.add_argument("--separator", default=None, metavar="C", help="field separator (sniffed)")
+    p.add_argument(
+        "--shard-clicks",
+        type=int,
+        default=None,
+        metavar="N",
+        help="prepare and train in shards of about N clicks, one shard in memory at a time, "
+        "for dumps larger than memory (default protocol; e.g. 2000000)",
+    )
+
+
+def _column_map(args: argparse.Namespace) -> Any:
+    from sessionrec.data.presets import ColumnMap
+
+    return ColumnMap(
+        session=args.session_col,
+        item=args.item_col,
+        time=args.time_col,
+        time_unit=args.time_unit,
+        date=args.date_col,
+        offset=args.offset_col,
+        offset_unit=args.offset_unit,
+        event=args.event_col,
+        category=args.category_col,
+        user=args.user_col,
+        id_type=args.id_type,
+    )
+
+
+def prepare_from_args(
+    args: argparse.Namespace, progress: bool = True, sharded_out: Any = None
+) -> Any:
+    """The :class:`SessionDataset` of :func:`add_prepare_arguments`' options; with
+    ``--shard-clicks``, the :class:`ShardedDataset` written to ``sharded_out``."""
+    from sessionrec.data.protocol import ProtocolConfig, prepare
+    from sessionrec.data.shards import prepare_sharded
+
+    config = ProtocolConfig(
+        mode=args.protocol,
+        min_session_length=args.min_session_length,
+        min_item_support=args.min_item_support,
+        test_days=args.test_days,
+        max_session_length=args.max_session_length,
+        validation_fraction=args.validation_fraction,
+    )
+    events = (
+        [e.strip() for e in args.event_types.split(",") if e.strip()] if args.event_types else None
+    )
+    separator = args.separator
+    if separator is not None:  # a shell passes a tab as the two characters "\t"
+        separator = {"\\t": "\t", "tab": "\t"}.get(separator, separator)
+    options: dict[str, Any] = {
+        "format": args.format,
+        "columns": _column_map(args),
+        "separator": separator,
+        "on_bad_rows": args.on_bad_rows,
+        "event_types": events,
+        "session_gap_s": args.session_gap_s,
+        "progress": progress,
+    }
+    if args.shard_clicks is not None:
+        assert sharded_out is not None
+        return prepare_sharded(
+            args.clicks, sharded_out, config, clicks_per_shard=args.shard_clicks, **options
+        )
+    return prepare(args.clicks, config, **options)
+
+
+# -- item catalogs -----------------------------------------------------------------------
+def add_catalog_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--catalog FILE`` and how to read it."""
+    parser.add_argument(
+        "--catalog",
+        metavar="FILE",
+        help="item catalog (CSV/TSV/Parquet, one row per item: id + content columns); item "
+        "vectors are then bootstrapped from content and catalog items without clicks are "
+        "recommendable",
+    )
+    parser.add_argument("--catalog-item-col", metavar="NAME", help="the catalog's item id column")
+    for role, example in (
+        ("categorical", "category,brand"),
+        ("text", "title,description"),
+        ("numeric", "price"),
+        ("vector", "image_embedding"),
+    ):
+        parser.add_argument(
+            f"--catalog-{role}",
+            metavar="COLS",
+            help=f"comma-separated catalog columns read as {role} (e.g. {example}); given "
+            "roles override inference, and other columns are then ignored",
+        )
+    parser.add_argument(
+        "--catalog-duplicates",
+        choices=("error", "first"),
+        default="error",
+        help="an item on several catalog rows: refuse (default) or keep its first row",
+    )
+
+
+def load_catalog_argument(args: argparse.Namespace, dataset: Any) -> Any:
+    """The ``--catalog`` aligned to ``dataset``'s vocabulary, or ``None``."""
+    if not args.catalog:
+        return None
+    from sessionrec.data.catalog import read_catalog
+
+    roles = {
+        role: [c for c in value.split(",") if c]
+        for role in ("categorical", "text", "numeric", "vector")
+        if (value := getattr(args, f"catalog_{role}")) is not None
+    }
+    catalog = read_catalog(
+        args.catalog,
+        args.catalog_item_col,
+        id_type=dataset.vocab.kind,
+        duplicate_ids=args.catalog_duplicates,
+        **roles,
+    )
+    aligned = catalog.align(dataset.vocab)
+    if not args.quiet:
+        print(
+            f"catalog: {len(catalog)} items ({catalog!r}); {aligned.n_without_clicks} without "
+            f"clicks (content-only vectors), {aligned.n_without_content} clicked items "
+            "without a catalog row",
+            file=sys.stderr,
+        )
+    return aligned
+
+
+# -- training (train, fit) ---------------------------------------------------------------
+def add_training_arguments(p: argparse.ArgumentParser, validation_fraction: bool = True) -> None:
+    """The model config and training options (``train``, ``fit``); ``validation_fraction``:
+    add ``--validation-fraction`` (``fit`` has it from :func:`add_prepare_arguments`)."""
+    p.add_argument("--config", default="default", help="srgnn (the paper) or default (tuned)")
+    p.add_argument("--epochs", type=int, help="maximum epochs")
+    p.add_argument("--max-minutes", type=float, help="stop training after this wall time")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--patience", type=int, help="epochs without validation gain before stopping")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--bf16", action="store_true", help="bf16 autocast for the item scoring")
+    p.add_argument(
+        "--device",
+        choices=("cpu", "cuda", "auto"),
+        default="cpu",
+        help="train on the CPU (default) or a GPU (cuda; under torchrun each process its "
+        "LOCAL_RANK GPU, nccl backend); auto: cuda when available",
+    )
+    if validation_fraction:
+        p.add_argument(
+            "--validation-fraction",
+            type=float,
+            dest="train_validation_fraction",
+            metavar="F",
+            help="share of the latest training sessions that select the model (default: the "
+            "dataset's, set by prepare; 0.1 for benchmarks); 0: no validation, train exactly "
+            "--epochs epochs on everything (an epoch count chosen on validation before)",
+        )
+    p.add_argument(
+        "--refit",
+        action="store_true",
+        help="after selecting the epoch on validation, retrain on all training sessions",
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="NAME=VALUE",
+        help="override a model or training config field (repeatable), e.g. dropout=0.2 or "
+        "lr_decay_first=2",
+    )
+    p.add_argument(
+        "--warm-start",
+        metavar="MODEL_DIR",
+        help="start from a previous model: its weights, and the embeddings of the items it "
+        "knows; new items start fresh (from content with --catalog); items added and no "
+        "longer seen are reported",
+    )
+    p.add_argument("--threads", type=int, help="torch threads (default: all cores)")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted run from its last checkpoint",
+    )
+
+
+def trainer_from_args(args: argparse.Namespace, dataset: Any, catalog: Any, out: Any) -> Any:
+    """The :class:`~sessionrec.train.Trainer` of :func:`add_training_arguments`' options
+    for ``dataset``."""
+    from sessionrec.train import Trainer, apply_overrides, config_preset, with_catalog
+
+    overrides: dict[str, Any] = {
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "seed": args.seed,
+        "patience": args.patience,
+        "bf16_scoring": True if args.bf16 else None,
+        "refit": True if args.refit else None,
+        "device": args.device,
+        # train's override of the dataset's share (fit prepares the dataset with it)
+        "validation_fraction": getattr(args, "train_validation_fraction", None),
+    }
+    model_config, train_config = config_preset(args.config, dataset.n_items, **overrides)
+    if catalog is not None:
+        model_config = with_catalog(model_config, catalog)
+    if args.set:
+        model_config, train_config = apply_overrides(args.set, model_config, train_config)
+    return Trainer(
+        model_config, train_config, out, progress=not args.quiet, max_minutes=args.max_minutes
+    )
+
+
+def warm_start_argument(args: argparse.Namespace) -> Any:
+    """The ``--warm-start`` model (loaded and verified), or ``None``."""
+    if not args.warm_start:
+        return None
+    from sessionrec.train import load_model
+
+    return load_model(args.warm_start)
