@@ -3,12 +3,18 @@
 #
 #   examples/nightly_retrain.sh DUMP MODELS [extra `sessionrec fit` options...]
 #
-# The first run trains from scratch; later runs warm-start from the model in
-# MODELS/current (kept items keep their embeddings, new items are added). `fit` builds
-# the new model beside MODELS/current and publishes it in one commit, so a failed or
-# killed run leaves yesterday's model in place and serving; its exit code is not 0 and
-# the error is in the log. Each run's summary (metrics, items added, timings) goes to
-# MODELS/fit-YYYY-MM-DD.json. A crontab entry (02:15 every night, one run at a time):
+# Every run passes --warm-start MODELS/current --warm-start-missing cold: the first night,
+# when MODELS/current does not exist yet, trains from scratch; every later night
+# warm-starts from the model it replaces (kept items keep their embeddings, new items are
+# added). `fit` builds the new model beside MODELS/current and publishes it in one commit,
+# and only if it is not worse than the published model on today's test samples both can
+# read (the publication guard: HR@20 + MRR@20 within 2 points; README, `sessionrec fit`).
+# A failed or killed run leaves yesterday's model in place and serving; its exit code is
+# not 0 and the error is in the log. Exit code 3: the guard kept yesterday's model and the
+# new one waits in MODELS/current.rejected/ (its report.json says why; publish it by hand
+# with `--publish always` if it is right). Each run's summary (metrics, items added, the
+# guard's comparison, timings) goes to MODELS/fit-YYYY-MM-DD.json. A crontab entry (02:15
+# every night, one run at a time):
 #
 #   15 2 * * * flock -n /tmp/sessionrec-fit.lock /srv/reco/examples/nightly_retrain.sh \
 #       /data/clicks/latest.parquet /srv/reco/models --shard-clicks 2000000 \
@@ -27,12 +33,15 @@ models=$2
 shift 2
 mkdir -p "$models"
 
-warm=()
-if [ -f "$models/current/manifest.json" ]; then
-    warm=(--warm-start "$models/current")
-fi
-
-echo "$(date -u +%FT%TZ) retraining from $dump ${warm[*]:-(from scratch)}" >&2
-sessionrec fit --clicks "$dump" --out "$models/current" "${warm[@]}" --quiet --json "$@" \
-    > "$models/fit-$(date -u +%F).json"
-echo "$(date -u +%FT%TZ) published $models/current" >&2
+echo "$(date -u +%FT%TZ) retraining from $dump" >&2
+status=0
+sessionrec fit --clicks "$dump" --out "$models/current" \
+    --warm-start "$models/current" --warm-start-missing cold --quiet --json "$@" \
+    > "$models/fit-$(date -u +%F).json" || status=$?
+case $status in
+    0) echo "$(date -u +%FT%TZ) published $models/current" >&2 ;;
+    3) echo "$(date -u +%FT%TZ) NOT published: $models/current kept; the new model is in" \
+        "$models/current.rejected (see its report.json)" >&2 ;;
+    *) echo "$(date -u +%FT%TZ) failed (exit $status): $models/current kept" >&2 ;;
+esac
+exit "$status"

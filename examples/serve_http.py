@@ -9,9 +9,14 @@ Endpoints (JSON in, JSON out):
 
 - ``GET /health`` -> ``{"status": "ok", "n_items": ..., "id_kind": ..., "metadata": {...}}``
 - ``POST /next_items`` with ``{"clicks": [id, ...], "k": 20, "exclude_seen": true}``
-  -> ``{"items": [{"item_id": ..., "score": ...}, ...], "fallback": false}``
+  -> ``{"items": [{"item_id": ..., "score": ...}, ...], "fallback": false,
+  "unknown_clicks": 0}``
 - ``POST /next_items_batch`` with ``{"sessions": [[id, ...], ...], "k": 20}``
-  -> ``{"results": [{"items": [...], "fallback": ...}, ...]}``
+  -> ``{"results": [{"items": [...], "fallback": ..., "unknown_clicks": ...}, ...]}``
+
+``unknown_clicks``: how many of the session's ids the model does not know (they are
+ignored), ``null`` for a file exported before sessionrec 0.2.0. Integer ids are exact at
+any int64 size (Python's ``json`` keeps big integers).
 
 Bad input gets ``400 {"error": "..."}``. The server is threaded; one
 :class:`SessionRecommender` is shared by all request threads (it is thread-safe). On start

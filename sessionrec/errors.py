@@ -21,6 +21,7 @@ __all__ = [
     "UnsafePickleError",
     "ArtifactError",
     "ConfigError",
+    "NonFiniteError",
 ]
 
 
@@ -64,3 +65,8 @@ class ArtifactError(SessionrecError):
 
 class ConfigError(SessionrecError, ValueError):
     """A parameter has a value outside what is allowed."""
+
+
+class NonFiniteError(SessionrecError):
+    """Training or a model produced numbers that are not finite (NaN or infinity): a loss
+    or gradient during training, the weights of a model, or its scores."""

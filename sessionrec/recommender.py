@@ -12,11 +12,17 @@ so a service that serves recommendations needs neither PyTorch nor the training 
 The file's contract (inputs, outputs, padding, fallback, metadata) is ``export/README.md``.
 A :class:`SessionRecommender` is safe to share between threads: each call builds its own
 input arrays and ``onnxruntime.InferenceSession.run`` is thread-safe.
+
+A file exported with two-stage serving (``NAME.session.onnx``, ``NAME.rescore.onnx`` and
+``NAME.ann.faiss`` beside it: large catalogs) is served in two stages
+(:mod:`sessionrec.serving.two_stage`: candidates from an index, then exact re-scoring)
+when faiss is installed, unless ``exact=True``.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from numbers import Integral
@@ -25,12 +31,18 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from sessionrec.artifacts import read_manifest, verified_path
+from sessionrec.artifacts import read_manifest
 from sessionrec.errors import ArtifactError, ConfigError
+from sessionrec.serving.files import CONTRACTS, ModelFiles, two_stage_files, verified_model_files
+from sessionrec.serving.two_stage import TwoStage
 
 __all__ = ["Recommendation", "NextItems", "SessionRecommender"]
 
-CONTRACT = "sessionrec.onnx/1"  # = sessionrec.onnx_export.CONTRACT (not imported: torch-free)
+# CONTRACTS (the contracts read: sessionrec.onnx/1 and /2) are sessionrec.serving.files';
+# the outputs read (= sessionrec.onnx_export.OUTPUT_*);
+# "unknown_clicks" is absent from files exported before sessionrec 0.2.0
+_OUTPUTS = ("top_ids", "top_scores", "fallback")
+_OUTPUT_UNKNOWN = "unknown_clicks"
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
@@ -52,10 +64,14 @@ class NextItems:
             are fewer than ``k`` when ``k`` exceeds the unseen catalog.
         fallback: ``True`` when the session had no known item and the items are the most
             popular ones of the training data (score = share of the training clicks).
+        unknown_clicks: how many of the session's clicks were ids the model does not know
+            (ignored; padding is not counted), or ``None`` when the file does not report
+            it (exported before sessionrec 0.2.0: export it again).
     """
 
     items: tuple[Recommendation, ...]
     fallback: bool
+    unknown_clicks: int | None = None
 
     def __iter__(self) -> Iterator[Recommendation]:
         return iter(self.items)
@@ -75,10 +91,12 @@ class NextItems:
         return [r.score for r in self.items]
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: ``{"items": [{"item_id", "score"}, ...], "fallback": bool}``."""
+        """JSON-ready: ``{"items": [{"item_id", "score"}, ...], "fallback": bool,
+        "unknown_clicks": int | None}``."""
         return {
             "items": [{"item_id": r.item_id, "score": r.score} for r in self.items],
             "fallback": self.fallback,
+            "unknown_clicks": self.unknown_clicks,
         }
 
 
@@ -87,11 +105,21 @@ class SessionRecommender:
 
     Create it with :meth:`load`. Attributes: ``path``, ``metadata`` (the file's
     ``metadata_props``), ``n_items``, ``id_kind`` (``"int"`` or ``"str"``),
-    ``max_session_length``.
+    ``max_session_length``, ``counts_unknown_clicks`` (``False`` for a file exported
+    before sessionrec 0.2.0, whose results have ``unknown_clicks=None``), ``mode``
+    (``"exact"``, or ``"two_stage"``: candidates from the index, exact re-scoring).
     """
 
-    def __init__(self, session: Any, path: Path, metadata: dict[str, str]) -> None:
+    def __init__(
+        self,
+        session: Any,
+        path: Path,
+        metadata: dict[str, str],
+        two_stage: TwoStage | None = None,
+    ) -> None:
         self._session = session
+        self._two_stage = two_stage
+        self.mode = "exact" if two_stage is None else "two_stage"
         self.path = path
         self.metadata = metadata
         self.id_kind: str = metadata["id_kind"]
@@ -99,6 +127,9 @@ class SessionRecommender:
         self.max_session_length = int(metadata["max_session_length"])
         self._pad: int | str = -1 if self.id_kind == "int" else ""
         self._dtype: Any = np.int64 if self.id_kind == "int" else object
+        names = {o.name for o in session.get_outputs()} if two_stage is None else {_OUTPUT_UNKNOWN}
+        self.counts_unknown_clicks = _OUTPUT_UNKNOWN in names
+        self._outputs = [*_OUTPUTS, _OUTPUT_UNKNOWN] if self.counts_unknown_clicks else [*_OUTPUTS]
 
     @classmethod
     def load(
@@ -107,12 +138,16 @@ class SessionRecommender:
         threads: int | None = None,
         *,
         require_manifest: bool = False,
+        exact: bool = False,
+        nprobe: int | None = None,
     ) -> SessionRecommender:
         """Load an exported model.
 
         When the file's directory has a ``manifest.json`` (``sessionrec export`` writes
-        one), the file is checked against it first: a modified file, or one of another
-        contract version, is refused.
+        one), every file read is checked against it first (the ``.onnx``, its data file
+        ``NAME.onnx.data`` and the two-stage files when there are): a modified file, or
+        one of a contract version this sessionrec does not read, is refused. Contracts
+        read: ``sessionrec.onnx/1`` and ``/2``.
 
         Args:
             path: the ``.onnx`` file written by ``sessionrec export``, or a directory
@@ -122,10 +157,16 @@ class SessionRecommender:
                 usually want ``1``.
             require_manifest: refuse a file without a manifest beside it (a service that
                 must never run an unverified file).
+            exact: score every item on every call even when the export has two-stage
+                files (which are then not read).
+            nprobe: with two-stage files, the index lists searched per session (default:
+                the export's choice, metadata ``ann_nprobe``): more finds more of the
+                exact top-k and costs more.
 
         Raises:
-            ArtifactError: no such file, not a sessionrec ONNX model, or the file does not
+            ArtifactError: no such file, not a sessionrec ONNX model, or a file does not
                 match its manifest.
+            ConfigError: ``threads`` or ``nprobe`` is not an integer >= 1.
         """
         import onnxruntime as ort
 
@@ -134,19 +175,21 @@ class SessionRecommender:
             path = path / "model.onnx"
         if not path.is_file():
             raise ArtifactError(f"{path}: no such model file (export one with `sessionrec export`)")
-        source = path  # the bytes to run: the file, or its committed .pending twin
         manifest = read_manifest(path.parent)  # read once: presence, then verification
-        if manifest is not None:
-            source = verified_path(path.parent, path.name, CONTRACT, manifest)
-        elif require_manifest:
+        if manifest is None and require_manifest:
             raise ArtifactError(
                 f"{path}: no manifest.json beside it to verify it against (require_manifest=True); "
                 "deploy the manifest written by `sessionrec export` with the file"
             )
-        if threads is not None and (
-            isinstance(threads, bool) or not isinstance(threads, Integral) or threads < 1
-        ):
-            raise ConfigError(f"threads must be an integer >= 1 or None, got {threads!r}")
+        files = verified_model_files(path, manifest)
+        for name, value in (("threads", threads), ("nprobe", nprobe)):
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, Integral) or value < 1
+            ):
+                raise ConfigError(
+                    f"{name} must be an integer >= 1 or None, got {value!r}",
+                    options=(f"SessionRecommender.load.{name}",),
+                )
         options = ort.SessionOptions()
         if threads is not None:
             options.intra_op_num_threads = int(threads)
@@ -154,19 +197,30 @@ class SessionRecommender:
         # the file is portable (standard ops only); fusions for this CPU happen here
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        two_stage = None if exact else _two_stage(files, path, options, nprobe)
+        if two_stage is not None:
+            return cls(None, path, two_stage.metadata, two_stage)
         try:
-            session = ort.InferenceSession(str(source), options, providers=["CPUExecutionProvider"])
+            session = ort.InferenceSession(
+                str(files.model), options, providers=["CPUExecutionProvider"]
+            )
         except Exception as exc:  # onnxruntime raises its own types for corrupt files
             raise ArtifactError(f"{path}: not a loadable ONNX model ({exc})") from None
         metadata = dict(session.get_modelmeta().custom_metadata_map)
-        if metadata.get("contract") != CONTRACT:
+        if metadata.get("contract") not in CONTRACTS:
             raise ArtifactError(
-                f"{path}: not a sessionrec model of contract {CONTRACT!r} "
+                f"{path}: not a sessionrec model of contract {' or '.join(map(repr, CONTRACTS))} "
                 f"(found contract {metadata.get('contract')!r}); export it with `sessionrec export`"
             )
         for key in ("id_kind", "n_items", "max_session_length"):
             if key not in metadata:
                 raise ArtifactError(f"{path}: metadata lacks {key!r}; export the model again")
+        outputs = [o.name for o in session.get_outputs()]
+        if not set(_OUTPUTS) <= set(outputs):
+            raise ArtifactError(
+                f"{path}: outputs {outputs}, a sessionrec model has {list(_OUTPUTS)}; "
+                "export the model again"
+            )
         return cls(session, path, metadata)
 
     def __repr__(self) -> str:
@@ -234,15 +288,19 @@ class SessionRecommender:
             ids = np.full((len(batch), width), self._pad, dtype=self._dtype)
             for row, clicks in zip(ids, batch):
                 row[: len(clicks)] = clicks
-        top_ids, top_scores, fallback = self._session.run(
-            None,
-            {
-                "item_ids": ids,
-                "k": np.array([k], dtype=np.int64),
-                "exclude_seen": np.array([bool(exclude_seen)]),
-            },
-        )
+        if self._two_stage is not None:
+            top_ids, top_scores, fallback, *rest = self._two_stage.run(ids, k, exclude_seen)
+        else:
+            top_ids, top_scores, fallback, *rest = self._session.run(
+                self._outputs,
+                {
+                    "item_ids": ids,
+                    "k": np.array([k], dtype=np.int64),
+                    "exclude_seen": np.array([bool(exclude_seen)]),
+                },
+            )
         keep = np.isfinite(top_scores)  # -inf: excluded (seen) items past the unseen ones
+        unknown = rest[0].tolist() if rest else [None] * len(batch)
         results = []
         for b in range(len(batch)):
             row_keep = keep[b]
@@ -255,6 +313,7 @@ class SessionRecommender:
                         )
                     ),
                     bool(fallback[b]),
+                    unknown[b],
                 )
             )
         return results
@@ -269,8 +328,9 @@ class SessionRecommender:
 
         Args:
             clicks: the session so far, oldest first: raw item ids as in the training data.
-                Unknown ids are ignored; only the last ``max_session_length`` known clicks
-                count. An empty or all-unknown session gets the popularity fallback.
+                Unknown ids are ignored (and counted: ``NextItems.unknown_clicks``); only
+                the last ``max_session_length`` known clicks count. An empty or
+                all-unknown session gets the popularity fallback.
             k: how many items (>= 1; more than the catalog gives the whole catalog).
             exclude_seen: leave out items already in the session.
 
@@ -295,3 +355,21 @@ class SessionRecommender:
         if not batch:
             return []
         return self._run(batch, k, exclude_seen)
+
+
+def _two_stage(files: ModelFiles, path: Path, options: Any, nprobe: int | None) -> TwoStage | None:
+    """The two-stage search of the model ``path`` when its export has one that can serve
+    (faiss installed, the files of the same export), else ``None`` (with a warning when
+    there are two-stage files that cannot serve)."""
+    found = two_stage_files(files, path)
+    if found is None:
+        return None
+    two_stage, why = TwoStage.load(found, options, nprobe)
+    if two_stage is None:
+        warnings.warn(
+            f"{path}: two-stage serving is not used, {why}; serving exact scoring, which "
+            "reads the whole item table on every call",
+            UserWarning,
+            stacklevel=3,
+        )
+    return two_stage

@@ -83,12 +83,17 @@ def pad_batch(sessions: list[list[Any]], kind: str, width: int | None = None) ->
 
 
 def run_onnx(
-    session: Any, ids: np.ndarray, k: int, exclude_seen: bool = False
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(top_ids, top_scores, fallback)`` of a raw onnxruntime session."""
+    session: Any,
+    ids: np.ndarray,
+    k: int,
+    exclude_seen: bool = False,
+    outputs: tuple[str, ...] = ("top_ids", "top_scores", "fallback"),
+) -> tuple[np.ndarray, ...]:
+    """The ``outputs`` (default ``(top_ids, top_scores, fallback)``) of a raw onnxruntime
+    session, fetched by name (``unknown_clicks`` is the fourth output)."""
     return tuple(
         session.run(
-            None,
+            list(outputs),
             {
                 "item_ids": ids,
                 "k": np.array([k], dtype=np.int64),
@@ -96,6 +101,37 @@ def run_onnx(
             },
         )
     )
+
+
+def unknown_clicks(session: Any, ids: np.ndarray) -> np.ndarray:
+    """The output ``unknown_clicks [B]`` of a raw onnxruntime session."""
+    return run_onnx(session, ids, 1, outputs=("unknown_clicks",))[0]
+
+
+def as_pre_0_2_file(path: Path, out_dir: Path) -> Path:
+    """``path`` as a file exported before sessionrec 0.2.0 would be: contract
+    ``sessionrec.onnx/1``, without the output ``unknown_clicks`` (and the nodes only it
+    needs), written to ``out_dir/model.onnx`` without a manifest."""
+    import onnx
+
+    model = onnx.load(str(path))
+    for prop in model.metadata_props:
+        if prop.key == "contract":
+            prop.value = "sessionrec.onnx/1"
+    kept = [o for o in model.graph.output if o.name != "unknown_clicks"]
+    del model.graph.output[:]
+    model.graph.output.extend(kept)
+    while True:  # drop the nodes whose outputs nothing reads any more
+        used = {name for node in model.graph.node for name in node.input}
+        used |= {o.name for o in model.graph.output}
+        dead = [n for n in model.graph.node if not set(n.output) & used]
+        if not dead:
+            break
+        for node in dead:
+            model.graph.node.remove(node)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, str(out_dir / "model.onnx"))
+    return out_dir / "model.onnx"
 
 
 def ort_session(path: Path) -> Any:

@@ -186,9 +186,9 @@ def test_a_tampered_onnx_file_is_refused(exported):
 
 def test_an_onnx_file_of_another_contract_is_refused(exported):
     manifest = json.loads((exported.parent / MANIFEST).read_text())
-    manifest["files"]["model.onnx"]["format"] = "sessionrec.onnx/2"
+    manifest["files"]["model.onnx"]["format"] = "sessionrec.onnx/3"
     (exported.parent / MANIFEST).write_text(json.dumps(manifest))
-    with pytest.raises(ArtifactError, match="format 'sessionrec.onnx/2'"):
+    with pytest.raises(ArtifactError, match="format 'sessionrec.onnx/3'"):
         SessionRecommender.load(exported)
 
 

@@ -511,3 +511,12 @@ def test_align_keeps_every_item_with_its_own_features(
         else:
             assert aligned.categorical["cat"].codes[r] == 0
             assert aligned.numeric["price"].missing[r] and not aligned.has_content[r]
+
+
+def test_auto_ids_with_leading_zeros_stay_text_as_in_clickstreams():
+    """``00123`` read as an integer would become 123: under ``id_type="auto"`` the
+    catalog keeps such ids as text, as the clickstream reader does."""
+    padded = read_catalog(pl.DataFrame({"item_id": ["00123", "124"], "c": ["a", "b"]}))
+    assert padded.id_kind == "str" and padded.ids.tolist() == ["00123", "124"]
+    plain = read_catalog(pl.DataFrame({"item_id": ["123", "0"], "c": ["a", "b"]}))
+    assert plain.id_kind == "int" and plain.ids.tolist() == [123, 0]

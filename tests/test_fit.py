@@ -55,7 +55,9 @@ def test_fit_writes_a_deployable_directory(fitted, capsys):
     assert all(h["valid"]["hr@20"] > 0 and h["loss"] > 0 for h in report["history"])
     assert report["metrics"]["test"] == load_model(fitted).metrics["test"]
     assert report["data"]["source"] == str(CLICKS) and report["data"]["items"] > 0
-    assert set(report["timings"]) == {"prepare_s", "train_s", "export_s", "total_s"}
+    assert set(report["timings"]) == {"prepare_s", "train_s", "export_s", "compare_s", "total_s"}
+    assert report["publication"]["decision"] == "published"  # the first model: nothing to
+    assert report["publication"]["passed"] is None  # compare with
     assert (fitted / "training.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert len(top(fitted)) == 5
 
@@ -132,7 +134,10 @@ def test_the_nightly_script_trains_then_warm_starts(tmp_path):
         (summary,) = models.glob("fit-*.json")
         result = json.loads(summary.read_text())
         assert ("warm_start" in result) == (night == 2)
+        assert result["publication"]["decision"] == "published"
+        assert "published" in done.stderr.splitlines()[-1]
         assert SessionRecommender.load(models / "current", require_manifest=True)
+    assert not (models / "current.rejected").exists()
     assert result["warm_start"]["items_kept"] == result["dataset"]["items"]
     bad = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True)
     assert bad.returncode == 2 and "usage" in bad.stderr

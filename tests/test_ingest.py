@@ -62,6 +62,15 @@ def test_string_item_ids_stay_strings(tmp_path):
     assert c.frame["item_id"].to_list() == ["A-1", "007"]  # "007" is not turned into 7
 
 
+def test_zero_padded_ids_stay_strings(tmp_path):
+    # every id is integer text, but "007" would become 7 (tests/test_id_kinds.py)
+    f = write(tmp_path / "c.csv", "session,item,time\n1,007,100\n1,7,101\n")
+    c = read_clicks(f)
+    assert c.report.item_id_kind == "str" and c.report.session_id_kind == "int"
+    assert c.report.item_id_kind_reason == "leading zeros ('007') would be lost as integers"
+    assert c.frame["item_id"].to_list() == ["007", "7"]
+
+
 def test_column_map_with_unusual_names(tmp_path):
     f = write(tmp_path / "c.csv", "visit|sku|when\n5|x|1000\n5|y|2000\n")
     c = read_clicks(f, columns=ColumnMap(session="visit", item="sku", time="when", time_unit="ms"))
@@ -92,11 +101,13 @@ def test_iso_8601_timestamps(tmp_path, text, seconds):
     assert c.frame["timestamp"][0] == pytest.approx(seconds, abs=1e-6)
 
 
-def test_time_unit_auto_tells_seconds_from_milliseconds(tmp_path):
+def test_time_unit_auto_tells_every_unit(tmp_path):
     s = write(tmp_path / "s.csv", "session_id,item_id,timestamp\n1,2,1396867869.5\n")
     ms = write(tmp_path / "ms.csv", "session_id,item_id,timestamp\n1,2,1396867869500\n")
+    us = write(tmp_path / "us.csv", "session_id,item_id,timestamp\n1,2,1396867869500000\n")
+    ns = write(tmp_path / "ns.csv", "session_id,item_id,timestamp\n1,2,1396867869500000000\n")
     iso = write(tmp_path / "iso.csv", "session_id,item_id,timestamp\n1,2,2014-04-07T10:51:09.5Z\n")
-    for path, unit in ((s, "s"), (ms, "ms"), (iso, "iso")):
+    for path, unit in ((s, "s"), (ms, "ms"), (us, "us"), (ns, "ns"), (iso, "iso")):
         c = read_clicks(path)
         assert c.report.time_unit == unit
         assert c.frame["timestamp"][0] == pytest.approx(1396867869.5)
@@ -342,7 +353,7 @@ def test_out_of_range_timestamps(tmp_path):
     c = read_clicks(f, columns=ColumnMap(time_unit="s"), on_bad_rows="skip")
     assert c.report.bad_rows == {
         "missing or unparsable timestamp": 1,
-        "timestamp out of range [0, 1e11) s": 2,
+        "timestamp out of range [0, 1e11) s (1e14 ms, 1e17 us, 1e20 ns)": 2,
     }
     assert rows(c) == [(1, 3, 4.0)]
 

@@ -19,6 +19,7 @@ from _onnx_helpers import (
     run_onnx,
     torch_scores,
     train_tiny,
+    unknown_clicks,
 )
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -183,6 +184,68 @@ def test_unknown_ids_and_padding_do_not_change_results(trained_models):
     np.testing.assert_allclose(a[1], b[1], atol=1e-6)
 
 
+@pytest.mark.parametrize("kind", ["int", "str"])
+def test_unknown_clicks_counts_ids_that_are_neither_known_nor_padding(trained_models, kind):
+    preset = "srgnn" if kind == "int" else "default"
+    _, _, session = trained_models[preset, kind]
+    known = _sessions(kind, [[1, 2]])[0]
+    unknown, pad = (7, -1) if kind == "int" else ("NOPE", "")
+    sessions = [
+        [known[0], unknown, pad, known[1], unknown, unknown],  # 3 unknown, padding inside
+        [pad, pad],  # padding only: 0
+        [unknown],  # 1, and the popularity fallback
+        [],  # 0
+        known,  # 0
+    ]
+    ids = pad_batch(sessions, kind, width=8)
+    np.testing.assert_array_equal(unknown_clicks(session, ids), [3, 0, 1, 0, 0])
+    assert unknown_clicks(session, ids).dtype == np.int64
+    np.testing.assert_array_equal(run_onnx(session, ids, 3)[2], [False, True, True, True, False])
+    # no column, no row
+    empty = np.zeros((3, 0), dtype=np.int64 if kind == "int" else object)
+    np.testing.assert_array_equal(unknown_clicks(session, empty), [0, 0, 0])
+    assert unknown_clicks(session, pad_batch([], kind)[:0]).shape == (0,)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    rows=st.lists(
+        st.lists(
+            st.one_of(
+                st.integers(0, N_ITEMS - 1).map(lambda i: ("known", i)),
+                st.integers(-(2**63), 2**63 - 1).map(lambda v: ("raw", v)),
+                st.just(("pad", -1)),
+            ),
+            max_size=60,
+        ),
+        min_size=1,
+        max_size=5,
+    ),
+    k=st.integers(0, N_ITEMS + 2),
+    exclude=st.booleans(),
+)
+def test_unknown_ids_are_counted_and_otherwise_exactly_padding(trained_models, rows, k, exclude):
+    """For any batch: ``unknown_clicks`` is the number of ids neither in the vocabulary
+    nor the padding id, and the other outputs are bit for bit those of the same batch
+    with every unknown id replaced by the padding id."""
+    _, _, session = trained_models["default", "int"]
+    vocab = set(raw_ids("int").tolist())
+    sessions = [[1000 + v if tag == "known" else v for tag, v in row] for row in rows]
+    expected = [sum(1 for v in s if v not in vocab and v != -1) for s in sessions]
+    padded = [[v if v in vocab else -1 for v in s] for s in sessions]
+    width = max(1, max(len(s) for s in sessions))
+    noisy = run_onnx(session, pad_batch(sessions, "int", width), k, exclude, OUTPUTS_ALL)
+    clean = run_onnx(session, pad_batch(padded, "int", width), k, exclude, OUTPUTS_ALL)
+    assert noisy[3].tolist() == expected and clean[3].tolist() == [0] * len(sessions)
+    for a, b in zip(noisy[:3], clean[:3]):
+        assert a.dtype == b.dtype and a.tobytes() == b.tobytes()
+
+
+OUTPUTS_ALL = ("top_ids", "top_scores", "fallback", "unknown_clicks")
+
+
 def test_fallback_is_popularity_with_a_flag(trained_models):
     trained, _, session = trained_models["srgnn", "int"]
     sessions = [[], [5, 6], [1003]]  # empty, all unknown, known
@@ -292,7 +355,13 @@ def test_file_passes_the_checker_and_carries_metadata(trained_models):
     assert meta["created_at"].endswith("Z") and meta["sessionrec_version"]
     assert json.loads(meta["model_config"])["normalize"] is True
     assert [i.name for i in model.graph.input] == ["item_ids", "k", "exclude_seen"]
-    assert [o.name for o in model.graph.output] == ["top_ids", "top_scores", "fallback"]
+    assert [o.name for o in model.graph.output] == [
+        "top_ids",
+        "top_scores",
+        "fallback",
+        "unknown_clicks",
+    ]
+    assert model.graph.output[3].type.tensor_type.elem_type == onnx.TensorProto.INT64
     # standard domains only: any onnxruntime (Python, Node.js, Java, C++) loads it
     assert {op.domain for op in model.opset_import} == {"", "ai.onnx.ml"}
     assert {n.domain for n in model.graph.node} == {"", "ai.onnx.ml"}
@@ -379,8 +448,48 @@ def test_bad_arguments_are_config_errors(tmp_path):
     ):
         with pytest.raises(ConfigError):
             export_onnx(trained, tmp_path / "m.onnx", **kwargs)
-    with pytest.raises(ConfigError, match="directory"):
-        export_onnx(trained, tmp_path)
+
+
+def _files(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+
+@pytest.mark.parametrize("spelling", ["trailing separator", "existing directory"])
+def test_out_path_that_names_a_folder_writes_model_onnx_inside(tmp_path, spelling):
+    trained = random_model("int")
+    if spelling == "trailing separator":  # created, with its parents
+        out = f"{tmp_path}/models/exp_dir/"
+    else:
+        (tmp_path / "models" / "exp_dir").mkdir(parents=True)
+        out = tmp_path / "models" / "exp_dir"
+    path = export_onnx(trained, out)
+    assert path == tmp_path / "models" / "exp_dir" / "model.onnx"
+    assert _files(tmp_path) == ["models/exp_dir/manifest.json", "models/exp_dir/model.onnx"]
+    manifest = json.loads((tmp_path / "models" / "exp_dir" / "manifest.json").read_text())
+    assert list(manifest["files"]) == ["model.onnx"]
+    assert ort_session(path).get_outputs()[0].name == "top_ids"
+    # a file path is still a file path
+    assert export_onnx(trained, tmp_path / "models" / "m.onnx") == tmp_path / "models" / "m.onnx"
+
+
+@pytest.mark.parametrize("spelling", ["trailing separator", "existing directory"])
+def test_cli_export_out_folder(tmp_path, capsys, spelling):
+    from sessionrec.cli import main
+
+    random_model("str").save(tmp_path / "model")
+    if spelling == "existing directory":
+        (tmp_path / "exp_dir").mkdir()
+    out = f"{tmp_path}/exp_dir" + ("/" if spelling == "trailing separator" else "")
+    assert main(["export", "--model", str(tmp_path / "model"), "--out", out, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["out"] == str(tmp_path / "exp_dir" / "model.onnx")
+    assert _files(tmp_path / "exp_dir") == ["manifest.json", "model.onnx"]
+    assert not (tmp_path / "manifest.json").exists()
+    # into the model directory itself: beside its files, in its manifest
+    assert (
+        main(["export", "--model", str(tmp_path / "model"), "--out", str(tmp_path / "model")]) == 0
+    )
+    manifest = json.loads((tmp_path / "model" / "manifest.json").read_text())
+    assert "model.onnx" in manifest["files"] and "config.json" in manifest["files"]
 
 
 def test_padding_id_in_the_vocabulary_is_refused(tmp_path):
@@ -490,3 +599,165 @@ def test_repeat_bonus_in_the_exported_file(tmp_path):
     for b, s in enumerate(sessions):
         seen = sorted(set(trained.vocab.index_of(s).tolist()))
         np.testing.assert_allclose(boosted[b, seen], base[b, seen] + 3.0, atol=1e-5)
+
+
+# -- files of any size: the data file beside the .onnx ----------------------------------
+@pytest.fixture
+def every_constant_external(monkeypatch):
+    """Small catalogs get a real data file: every named constant goes to it."""
+    import sessionrec.onnx_export.external as external
+
+    monkeypatch.setattr(external, "EXTERNAL_TENSOR_MIN_BYTES", 0)
+
+
+def _run_all(path, sessions, kind):
+    session = ort_session(path)
+    outputs = ("top_ids", "top_scores", "fallback", "unknown_clicks")
+    return [
+        run_onnx(session, pad_batch(sessions, kind), k, exclude, outputs)
+        for k in (1, 7, 400)
+        for exclude in (False, True)
+    ]
+
+
+@pytest.mark.parametrize("kind", ["int", "str"])
+@pytest.mark.parametrize("dtype", ["fp32", "fp16", "int8"])
+def test_an_external_data_export_equals_the_one_file_export_bit_for_bit(
+    tmp_path, every_constant_external, kind, dtype
+):
+    from sessionrec.artifacts import file_sha256
+    from sessionrec.recommender import SessionRecommender
+
+    trained = random_model(kind, 300, normalize=True, repeat_bonus=1.5)
+    one = export_onnx(trained, tmp_path / "one" / "model.onnx", item_table_dtype=dtype)
+    two = export_onnx(
+        trained, tmp_path / "two" / "model.onnx", item_table_dtype=dtype, external_data=True
+    )
+    assert sorted(p.name for p in two.parent.iterdir()) == [
+        "manifest.json",
+        "model.onnx",
+        "model.onnx.data",
+    ]
+    data = two.parent / "model.onnx.data"
+    entry = json.loads((two.parent / "manifest.json").read_text())["files"]["model.onnx.data"]
+    assert entry == {
+        "format": "sessionrec.onnx-data/1",
+        "sha256": file_sha256(data),
+        "bytes": data.stat().st_size,
+    }
+    graph = onnx.load(str(two), load_external_data=False)
+    table = next(t for t in graph.graph.initializer if t.name.startswith("item_table"))
+    refs = {e.key: e.value for e in table.external_data}
+    assert table.data_location == onnx.TensorProto.EXTERNAL
+    assert refs["location"] == "model.onnx.data" and int(refs["offset"]) % 65536 == 0
+    onnx.checker.check_model(str(two), full_check=True)
+    ids = raw_ids(kind, 300).tolist()
+    sessions = [ids[:3], [], ids[5:6] * 3 + ["?" if kind == "str" else 7], ids[100:160]]
+    for a, b in zip(_run_all(one, sessions, kind), _run_all(two, sessions, kind)):
+        for x, y in zip(a, b):
+            assert x.dtype == y.dtype and np.array_equal(x, y)
+    got = SessionRecommender.load(two, threads=1).next_items_batch(sessions, k=9)
+    assert got == SessionRecommender.load(one, threads=1).next_items_batch(sessions, k=9)
+
+
+def test_the_data_file_is_written_from_a_table_size(tmp_path, monkeypatch):
+    import sessionrec.onnx_export.file as export_file
+
+    trained = random_model("int", 300, dim=16)  # a table of 300 x 16 x 4 = 19,200 bytes
+    monkeypatch.setattr(export_file, "EXTERNAL_DATA_MIN_BYTES", 19_200)
+    assert (export_onnx(trained, tmp_path / "a" / "m.onnx").parent / "m.onnx.data").is_file()
+    monkeypatch.setattr(export_file, "EXTERNAL_DATA_MIN_BYTES", 19_201)
+    assert not (export_onnx(trained, tmp_path / "b" / "m.onnx").parent / "m.onnx.data").exists()
+    # int8: a quarter of the bytes
+    path = export_onnx(trained, tmp_path / "c" / "m.onnx", item_table_dtype="int8")
+    assert not (path.parent / "m.onnx.data").exists()
+
+
+def test_a_tampered_or_missing_data_file_is_refused(tmp_path, every_constant_external):
+    from sessionrec.errors import ArtifactError
+    from sessionrec.recommender import SessionRecommender
+
+    path = export_onnx(random_model("int", 300), tmp_path / "model.onnx", external_data=True)
+    data = tmp_path / "model.onnx.data"
+    original = data.read_bytes()
+    tampered = bytearray(original)
+    tampered[len(tampered) // 2] ^= 1
+    data.write_bytes(bytes(tampered))
+    with pytest.raises(ArtifactError, match=r"model.onnx.data: SHA-256 differs"):
+        SessionRecommender.load(path)
+    data.unlink()
+    with pytest.raises(ArtifactError, match=r"model.onnx.data: missing"):
+        SessionRecommender.load(path)
+    # an export interrupted after its commit point: the new data file is still pending,
+    # the old one in place (the graph would read it): refused, never mixed
+    (tmp_path / ".model.onnx.data.pending").write_bytes(original)
+    data.write_bytes(bytes(tampered))
+    with pytest.raises(ArtifactError, match="interrupted after its commit point"):
+        SessionRecommender.load(path)
+    export_onnx(random_model("int", 300), tmp_path / "model.onnx", external_data=True)
+    assert SessionRecommender.load(path).n_items == 300  # the next export completes it
+
+
+def test_fp16_is_refused_where_onnxruntime_would_convert_it_per_call(tmp_path, monkeypatch):
+    import sessionrec.onnx_export.graph as graph_module
+
+    assert graph_module.FP16_MAX_TABLE_BYTES == 2**30  # onnxruntime's folding limit
+    # at d = 100: fp16 up to 2,684,354 items
+    assert 2_684_354 * 100 * 4 <= 2**30 < 2_684_355 * 100 * 4
+    trained = random_model("int", 300, dim=16)
+    monkeypatch.setattr(graph_module, "FP16_MAX_TABLE_BYTES", 300 * 16 * 4 - 1)
+    with pytest.raises(ConfigError) as info:
+        export_onnx(trained, tmp_path / "m.onnx", item_table_dtype="fp16")
+    message = str(info.value)
+    assert "item_table_dtype='fp16' with 300 items of dimension 16" in message
+    assert "on every call" in message and "'fp32'" in message and "'int8'" in message
+    assert info.value.options == ("export_onnx.item_table_dtype",)
+    assert not tmp_path.joinpath("m.onnx").exists()
+    export_onnx(trained, tmp_path / "m.onnx", item_table_dtype="int8")  # int8 still goes
+
+
+def test_a_graph_over_the_protobuf_limit_is_an_artifact_error(tmp_path, monkeypatch):
+    """Never a raw protobuf error: a graph too large for one file says what to do."""
+    import sessionrec.onnx_export.file as export_file
+    from sessionrec.errors import ArtifactError
+
+    trained = random_model("int", 300)
+    monkeypatch.setattr(export_file, "_PROTOBUF_MAX", 20_000)
+    with pytest.raises(ArtifactError, match="above the 2 GiB one ONNX") as info:
+        export_onnx(trained, tmp_path / "m.onnx", external_data=False)
+    assert "in a data file" in str(info.value) and "item_table" in str(info.value)
+    assert info.value.options == ("export_onnx.external_data",)
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_failing_writer_is_an_artifact_error_and_keeps_the_previous_export(tmp_path, monkeypatch):
+    from google.protobuf.message import EncodeError
+
+    import sessionrec.onnx_export.file as export_file
+    from sessionrec.errors import ArtifactError
+
+    trained = random_model("int", 300)
+    path = export_onnx(trained, tmp_path / "m.onnx")
+    before = path.read_bytes()
+
+    def fail(*args, **kwargs):
+        raise EncodeError("Failed to serialize proto")
+
+    monkeypatch.setattr(export_file, "commit_files", fail)
+    with pytest.raises(ArtifactError, match="writing the export failed") as info:
+        export_onnx(trained, path)
+    assert "EncodeError" in str(info.value) and "nothing was replaced" in str(info.value)
+    assert path.read_bytes() == before
+
+
+def test_weights_that_are_not_finite_are_never_exported(tmp_path):
+    import torch
+
+    from sessionrec.errors import NonFiniteError
+
+    trained = random_model("int")
+    with torch.no_grad():
+        trained.model.conv.gru.weight_hh[0, 0] = float("nan")
+    with pytest.raises(NonFiniteError, match=r"conv.w_hh holds 1 NaN or infinite value"):
+        export_onnx(trained, tmp_path / "m.onnx")
+    assert not (tmp_path / "m.onnx").exists()

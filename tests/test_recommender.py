@@ -12,7 +12,15 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from _onnx_helpers import N_ITEMS, ort_session, pad_batch, raw_ids, run_onnx, train_tiny
+from _onnx_helpers import (
+    N_ITEMS,
+    as_pre_0_2_file,
+    ort_session,
+    pad_batch,
+    raw_ids,
+    run_onnx,
+    train_tiny,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -61,7 +69,109 @@ def test_next_items_returns_ids_and_scores_best_first(rec_int):
     assert {IDS[1], IDS[2]}.isdisjoint(result.ids)
     assert result.to_dict()["items"][0] == {"item_id": result[0].item_id, "score": result[0].score}
     assert rec_int.n_items == N_ITEMS and rec_int.id_kind == "int"
-    assert rec_int.max_session_length == 50 and rec_int.metadata["contract"] == "sessionrec.onnx/1"
+    assert rec_int.max_session_length == 50 and rec_int.metadata["contract"] == "sessionrec.onnx/2"
+
+
+def test_unknown_clicks_are_counted(rec_int, rec_str):
+    # ids are 1000..1029 and "sku-000".."sku-029"; -1 and "" are the padding ids
+    result = rec_int.next_items([IDS[4], 7, IDS[5], 10**15, 7], k=3)
+    assert result.unknown_clicks == 3 and not result.fallback
+    assert result.ids == rec_int.next_items([IDS[4], IDS[5]], k=3).ids
+    assert result.to_dict()["unknown_clicks"] == 3
+    assert rec_int.next_items([IDS[4]], k=3).unknown_clicks == 0
+    assert rec_int.next_items([], k=3).unknown_clicks == 0
+    all_unknown = rec_int.next_items([5, 6], k=3)
+    assert all_unknown.unknown_clicks == 2 and all_unknown.fallback
+    assert rec_str.next_items([SKUS[4], "NOPE"], k=3).unknown_clicks == 1
+    assert rec_str.next_items(["", SKUS[4]], k=3).unknown_clicks == 0  # padding
+    batch = rec_int.next_items_batch([[5], [], [IDS[1], 6, 6], list(range(40))], k=2)
+    assert [r.unknown_clicks for r in batch] == [1, 0, 2, 40]
+    assert rec_int.counts_unknown_clicks and rec_str.counts_unknown_clicks
+
+
+def test_a_file_exported_before_0_2_reports_unknown_clicks_as_none(model_files, tmp_path):
+    old = SessionRecommender.load(as_pre_0_2_file(model_files["int"], tmp_path), threads=1)
+    new = SessionRecommender.load(model_files["int"], threads=1)
+    assert not old.counts_unknown_clicks
+    for session in ([IDS[4], 7], [], [5]):
+        a, b = old.next_items(session, k=4), new.next_items(session, k=4)
+        assert a.unknown_clicks is None and a.to_dict()["unknown_clicks"] is None
+        assert (a.ids, a.scores, a.fallback) == (b.ids, b.scores, b.fallback)
+    assert [r.unknown_clicks for r in old.next_items_batch([[1], [2]])] == [None, None]
+
+
+def _with_contract(path: Path, out_dir: Path, contract: str, manifest: bool = True) -> Path:
+    """``path`` rewritten with the metadata ``contract`` (and, with ``manifest``, listed
+    in a manifest under that format) in ``out_dir``."""
+    from sessionrec.artifacts import commit_files
+
+    model = onnx.load(str(path))
+    for prop in model.metadata_props:
+        if prop.key == "contract":
+            prop.value = contract
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if not manifest:
+        onnx.save(model, str(out_dir / "model.onnx"))
+    else:
+        commit_files(out_dir, {"model.onnx": lambda p: onnx.save(model, str(p))}, contract)
+    return out_dir / "model.onnx"
+
+
+def test_contract_versions_1_and_2_are_read_and_others_refused(model_files, tmp_path):
+    """This version writes sessionrec.onnx/2 (metadata and manifest) and reads /1 (files
+    of 0.1.0, and of 0.2.0 development versions with unknown_clicks) and /2."""
+    from sessionrec.artifacts import read_manifest
+    from sessionrec.serving.files import CONTRACT, CONTRACTS
+
+    assert CONTRACT == "sessionrec.onnx/2" and CONTRACTS == ("sessionrec.onnx/1", CONTRACT)
+    path = model_files["int"]
+    assert read_manifest(path.parent)["files"]["model.onnx"]["format"] == CONTRACT
+    new = SessionRecommender.load(path, threads=1)
+    v1 = _with_contract(as_pre_0_2_file(path, tmp_path / "pre"), tmp_path / "v1", CONTRACTS[0])
+    v1_dev = _with_contract(path, tmp_path / "v1-dev", CONTRACTS[0])  # /1 with unknown_clicks
+    for old_path in (v1, v1_dev):
+        old = SessionRecommender.load(old_path, threads=1, require_manifest=True)
+        assert old.metadata["contract"] == "sessionrec.onnx/1"
+        assert old.next_items([IDS[3]], k=5).ids == new.next_items([IDS[3]], k=5).ids
+    assert SessionRecommender.load(v1_dev).next_items([IDS[3], 5]).unknown_clicks == 1
+    for manifest in (True, False):  # a later contract: refused by its manifest or metadata
+        v3 = _with_contract(path, tmp_path / f"v3-{manifest}", "sessionrec.onnx/3", manifest)
+        with pytest.raises(ArtifactError, match="sessionrec.onnx/3"):
+            SessionRecommender.load(v3)
+
+
+def test_a_reader_of_contract_1_refuses_a_version_2_file_by_its_manifest(model_files):
+    """What sessionrec 0.1.0 does with a file of this version (it reads format /1 only,
+    and before this version crashed unpacking the fourth output): a clear refusal."""
+    from sessionrec.artifacts import verified_path
+
+    path = model_files["int"]
+    with pytest.raises(ArtifactError) as info:
+        verified_path(path.parent, path.name, "sessionrec.onnx/1")
+    assert "format 'sessionrec.onnx/2', this sessionrec reads 'sessionrec.onnx/1'" in str(
+        info.value
+    )
+    assert "use the sessionrec version that wrote it" in str(info.value)
+
+
+def test_cli_recommend_reports_unknown_clicks(model_files, tmp_path, capsys):
+    from sessionrec.cli import main
+
+    model = str(model_files["str"])
+    assert main(["recommend", "--model", model, "--clicks", f"{SKUS[4]},NOPE", "--k", "2"]) == 0
+    out = capsys.readouterr()
+    assert "unknown clicks: 1 of 2 (ids not in the model's vocabulary, ignored)" in out.err
+    assert main(["recommend", "--model", model, "--clicks", SKUS[4], "--k", "2"]) == 0
+    assert "unknown clicks: 0 of 1" in capsys.readouterr().err
+    args = ["recommend", "--model", model, "--clicks", f"{SKUS[4]},NOPE", "--k", "2", "--json"]
+    assert main(args) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["unknown_clicks"] == 1 and result["fallback"] is False
+    old = str(as_pre_0_2_file(model_files["str"], tmp_path))
+    assert main(["recommend", "--model", old, "--clicks", f"{SKUS[4]},NOPE", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["unknown_clicks"] is None
+    assert main(["recommend", "--model", old, "--clicks", f"{SKUS[4]},NOPE"]) == 0
+    assert "unknown clicks: not counted by this file" in capsys.readouterr().err
 
 
 def test_string_ids(rec_str):
@@ -189,6 +299,7 @@ def test_any_input_gives_a_result_or_a_config_error(rec_int, clicks, k):
         return
     known = [c for c in clicks if c in IDS]
     assert result.fallback == (not known)
+    assert result.unknown_clicks == sum(1 for c in clicks if c not in IDS and c != -1)
     seen = set(known[-50:])  # only the last max_session_length known clicks count
     assert len(result) == min(k, N_ITEMS - len(seen))
     assert not seen & set(result.ids)
@@ -320,7 +431,8 @@ print("attempts", attempts, "loaded", [m for m in sys.modules if m.split(".")[0]
     assert out.returncode == 0, out.stderr
     assert (
         "serving ['sessionrec', 'sessionrec.artifacts', 'sessionrec.errors', "
-        "'sessionrec.recommender', 'sessionrec.version']" in out.stdout
+        "'sessionrec.recommender', 'sessionrec.serving', 'sessionrec.serving.files', "
+        "'sessionrec.serving.two_stage', 'sessionrec.version']" in out.stdout
     )
     assert "attempts [] loaded []" in out.stdout
 
@@ -340,6 +452,45 @@ def test_standalone_python_client_matches(model_files, rec_str):
         assert got == [w.to_dict() for w in want]
     with pytest.raises(ClientError):
         client.next_items([1, 2])
+    assert client.next_items([SKUS[1], "?", "?"])["unknown_clicks"] == 2
+
+
+def _client_module():
+    sys.path.insert(0, str(ROOT / "export" / "python"))
+    try:
+        import sessionrec_client
+    finally:
+        sys.path.pop(0)
+    return sessionrec_client
+
+
+def test_standalone_python_client_old_files_and_bad_input(model_files, tmp_path):
+    client_module = _client_module()
+    old = client_module.SessionRecommender(
+        str(as_pre_0_2_file(model_files["int"], tmp_path)), threads=1
+    )
+    assert not old.counts_unknown_clicks
+    assert old.next_items([IDS[1], 5])["unknown_clicks"] is None
+    client = client_module.SessionRecommender(str(model_files["int"]), threads=1)
+    assert client.next_items([IDS[1], 5, -1])["unknown_clicks"] == 1  # -1: padding
+    for clicks, message in (([2**63], "does not fit in int64"), ([-(2**63) - 1], "int64")):
+        with pytest.raises(client_module.ClientError, match=message):
+            client.next_items(clicks)
+    with pytest.raises(client_module.ClientError, match="exclude_seen"):
+        client.next_items([IDS[1]], exclude_seen=1)
+    with pytest.raises(client_module.ClientError, match="list of sessions"):
+        client.next_items_batch(5)
+    # the command line: a bad request is an error line and exit status 1, not a traceback
+    for text in ("{not json", '{"k": 3}', '{"sessions": [[1.5]]}', "[[9223372036854775808]]"):
+        out = subprocess.run(
+            [sys.executable, str(ROOT / "export" / "python" / "sessionrec_client.py")]
+            + [str(model_files["int"])],
+            input=text,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert out.returncode == 1 and out.stderr.startswith("error: "), (text, out.stderr)
 
 
 def test_standalone_python_client_checks_the_manifest(tmp_path):
@@ -356,6 +507,36 @@ def test_standalone_python_client_checks_the_manifest(tmp_path):
     model.write_bytes(bytes(data))
     with pytest.raises(ClientError, match="SHA-256 differs"):
         Client(str(model))
+
+
+def test_standalone_python_client_reads_contracts_1_and_2_and_the_data_file(model_files, tmp_path):
+    import shutil
+
+    client_module = _client_module()
+    path = model_files["int"]
+    new = client_module.SessionRecommender(str(path), threads=1)
+    v1 = _with_contract(path, tmp_path / "v1", "sessionrec.onnx/1")
+    assert client_module.SessionRecommender(str(v1)).next_items([IDS[2]]) == new.next_items(
+        [IDS[2]]
+    )
+    for manifest in (True, False):
+        v3 = _with_contract(path, tmp_path / f"v3-{manifest}", "sessionrec.onnx/3", manifest)
+        with pytest.raises(client_module.ClientError, match="sessionrec.onnx/3"):
+            client_module.SessionRecommender(str(v3))
+    # a data file beside the model: verified with it
+    trained = train_tiny("int", "srgnn")
+    external = export_onnx(trained, tmp_path / "ext" / "model.onnx", external_data=True)
+    one_file = export_onnx(trained, tmp_path / "one" / "model.onnx")
+    client = client_module.SessionRecommender(str(external), threads=1)
+    sessions = [[IDS[2], IDS[5]], [], [7]]
+    expected = client_module.SessionRecommender(str(one_file)).next_items_batch(sessions)
+    assert client.next_items_batch(sessions) == expected
+    tampered = tmp_path / "tampered"
+    shutil.copytree(external.parent, tampered)
+    data = tampered / "model.onnx.data"
+    data.write_bytes(data.read_bytes() + b"\0")
+    with pytest.raises(client_module.ClientError, match="model.onnx.data: SHA-256 differs"):
+        client_module.SessionRecommender(str(tampered / "model.onnx"))
 
 
 def test_standalone_client_imports_no_sessionrec_or_torch(model_files):
@@ -420,6 +601,10 @@ def test_example_http_service(model_files, rec_int):
         assert body == rec_int.next_items([IDS[1], IDS[2]], k=4).to_dict()
         status, body = _http(f"{base}/next_items_batch", {"sessions": [[IDS[3]], []], "k": 2})
         assert status == 200 and [r["fallback"] for r in body["results"]] == [False, True]
+        status, body = _http(f"{base}/next_items", {"clicks": [IDS[1], 7, 2**63 - 1], "k": 2})
+        assert status == 200 and body["unknown_clicks"] == 2
+        status, body = _http(f"{base}/next_items_batch", {"sessions": [[5], [IDS[1]]], "k": 2})
+        assert [r["unknown_clicks"] for r in body["results"]] == [1, 0]
         status, body = _http(f"{base}/next_items", {"clicks": [IDS[1]], "k": 0})
         assert status == 400 and "k must be >= 1" in body["error"]
         status, body = _http(f"{base}/next_items", {"k": 3})

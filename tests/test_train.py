@@ -273,7 +273,9 @@ def test_warm_start_needs_the_same_architecture(tiny_dataset):
 
     old = _fit(tiny_dataset, epochs=1)
     model_config, _ = config_preset("srgnn", tiny_dataset.n_items)
-    with pytest.raises(ConfigError, match="warm start.*'conv.bias_in'.*same model config") as err:
+    with pytest.raises(
+        ConfigError, match="warm start.*another model config.*dim: 100 there, 32"
+    ) as err:
         warm_start(SRGNN(replace(model_config, dim=32)), tiny_dataset.vocab, old)
     assert "Trainer.fit.warm_start" in err.value.options
 
@@ -301,7 +303,13 @@ def test_cli_train_warm_start(tiny_dataset, tmp_path, capsys):
     assert main([*args, "--warm-start", str(tmp_path / "old")]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["warm_start"]["items_kept"] == tiny_dataset.n_items
-    assert main([*args, "--warm-start", str(tmp_path / "missing")]) == 1
+    assert main([*args, "--warm-start", str(tmp_path / "old")]) == 1  # "new" holds a model
+    assert "holds a model" in capsys.readouterr().err
+    assert main([*args, "--force", "--warm-start", str(tmp_path / "missing")]) == 1
+    assert "no model there (no such directory)" in capsys.readouterr().err
+    (tmp_path / "junk").mkdir()
+    (tmp_path / "junk" / "notes.txt").write_text("not a model")
+    assert main([*args, "--force", "--warm-start", str(tmp_path / "junk")]) == 1
     assert "not a sessionrec model" in capsys.readouterr().err
 
 

@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from sessionrec.cli.options import print_json, set_threads
+from sessionrec.errors import ConfigError
 
 
 def _print_result(result: dict, as_json: bool) -> None:
@@ -52,6 +53,26 @@ def _load(args: argparse.Namespace) -> int:
     return 0 if result["errors"] == 0 and result["mismatches"] == 0 else 1
 
 
+def _scale(args: argparse.Namespace) -> int:
+    from sessionrec.bench.scale import scale
+
+    items = [int(x) for x in args.items.split(",") if x]
+    clicks = [int(x) for x in args.clicks.split(",") if x] if args.clicks else []
+    if clicks and len(clicks) != len(items):
+        raise ConfigError("--clicks needs one count per --items size")
+    sizes = {n: (clicks[i] if clicks else 3 * n) for i, n in enumerate(items)}
+    result = scale(
+        sizes,
+        losses=tuple(x for x in args.loss.split(",") if x),
+        steps=args.steps,
+        full_steps=args.full_steps,
+        parts=tuple(x for x in args.parts.split(",") if x),
+        work_dir=args.work_dir,
+    )
+    _print_result(result, args.json)
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     bench = sub.add_parser("bench", help="speed benchmarks (ratios measured in one process)")
     kinds = bench.add_subparsers(dest="bench", metavar="BENCHMARK")
@@ -91,3 +112,29 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sessions", type=int, default=2000, help="distinct real sessions in the pool")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_load)
+
+    p = kinds.add_parser(
+        "scale",
+        help="training steps, export and next_items latency on planted catalogs of millions "
+        "of items (each part in its own process: CPU seconds, peak RSS)",
+    )
+    p.add_argument(
+        "--items",
+        default="100000,1000000,5000000",
+        metavar="N,N",
+        help="catalog sizes (default 100000,1000000,5000000)",
+    )
+    p.add_argument(
+        "--clicks",
+        metavar="N,N",
+        help="clicks of each size's clickstream (default: 3 per item)",
+    )
+    p.add_argument("--loss", default="full,sampled", help="training losses timed")
+    p.add_argument("--steps", type=int, default=50, help="timed training steps per loss")
+    p.add_argument(
+        "--full-steps", type=int, help="timed steps of the full softmax (default --steps)"
+    )
+    p.add_argument("--parts", default="train,export,serve", help="which parts to run")
+    p.add_argument("--work-dir", help="folder for the prepared datasets (default: a temp one)")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.set_defaults(func=_scale)

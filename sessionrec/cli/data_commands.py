@@ -88,6 +88,9 @@ def _prepare(args: argparse.Namespace) -> int:
             f"{ingest['duplicates_dropped']} duplicates dropped, "
             f"{ingest['rows_other_events']} rows of other events dropped"
         )
+        for role in ("session", "item"):  # ids kept as strings: integers would lose text
+            if "lost as integers" in (ingest.get(f"{role}_id_kind_reason") or ""):
+                print(f"{role} ids kept as strings: {ingest[f'{role}_id_kind_reason']}")
         _print_counts(result)
         print(f"written to {out}")
     return 0

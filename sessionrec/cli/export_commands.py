@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from sessionrec.cli.options import print_json
 from sessionrec.errors import ConfigError
@@ -23,10 +24,14 @@ def _export(args: argparse.Namespace) -> int:
         opset=args.opset,
         item_table_dtype=args.item_table,
         max_session_length=args.max_session_length,
+        external_data=True if args.external_data else None,
+        ann=args.ann,
     )
+    files = _export_files(path)
     result = {
         "out": str(path),
         "bytes": os.path.getsize(path),
+        "files": files,
         "seconds": time.perf_counter() - start,
         "metadata": onnx_metadata(path),
     }
@@ -40,7 +45,18 @@ def _export(args: argparse.Namespace) -> int:
             f"sessions cut to the last {meta['max_session_length']} known clicks",
             file=sys.stderr,
         )
+        for name, size in files.items():
+            if name != path.name:
+                print(f"  with {path.parent / name} ({size / 1e6:.1f} MB)", file=sys.stderr)
     return 0
+
+
+def _export_files(path: Path) -> dict[str, int]:
+    """The files of the export of ``path`` (its data and two-stage files) and their sizes."""
+    from sessionrec.serving.files import data_file_name, two_stage_names
+
+    names = [path.name, data_file_name(path.name), *two_stage_names(path.name)]
+    return {n: (path.parent / n).stat().st_size for n in names if (path.parent / n).is_file()}
 
 
 def _parse_clicks(text: str, id_kind: str) -> list[int] | list[str]:
@@ -61,13 +77,26 @@ def _parse_clicks(text: str, id_kind: str) -> list[int] | list[str]:
 def _recommend(args: argparse.Namespace) -> int:
     from sessionrec.recommender import SessionRecommender
 
-    rec = SessionRecommender.load(args.model, threads=args.threads)
-    result = rec.next_items(
-        _parse_clicks(args.clicks, rec.id_kind), k=args.k, exclude_seen=not args.include_seen
+    rec = SessionRecommender.load(
+        args.model, threads=args.threads, exact=args.exact, nprobe=args.nprobe
     )
+    clicks = _parse_clicks(args.clicks, rec.id_kind)
+    result = rec.next_items(clicks, k=args.k, exclude_seen=not args.include_seen)
     if args.json:
         print_json(result.to_dict())
         return 0
+    if result.unknown_clicks is None:
+        print(
+            "unknown clicks: not counted by this file (exported before sessionrec 0.2.0; "
+            "export it again to count them)",
+            file=sys.stderr,
+        )
+    else:
+        print(
+            f"unknown clicks: {result.unknown_clicks} of {len(clicks)} (ids not in the "
+            "model's vocabulary, ignored)",
+            file=sys.stderr,
+        )
     if result.fallback:
         print("no known item in the session: most popular items", file=sys.stderr)
     for rank, (item_id, score) in enumerate(result, 1):
@@ -83,7 +112,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "top-k) to one ONNX file that onnxruntime runs alone; contract: export/README.md.",
     )
     p.add_argument("--model", required=True, help="model directory (sessionrec train --out)")
-    p.add_argument("--out", required=True, help="the .onnx file to write")
+    p.add_argument(
+        "--out",
+        required=True,
+        help="the .onnx file to write, or a folder (an existing directory or a path ending "
+        "with /) to write FOLDER/model.onnx into",
+    )
     p.add_argument(
         "--item-table",
         choices=("fp32", "fp16", "int8"),
@@ -95,6 +129,20 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--max-session-length",
         type=int,
         help="keep the last N known clicks of a session (default: the training setting, else 50)",
+    )
+    p.add_argument(
+        "--external-data",
+        action="store_true",
+        help="write the item table to OUT.data beside the file (ONNX external data); "
+        "default: from a 256 MiB table, always with --ann",
+    )
+    p.add_argument(
+        "--ann",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="also write the files of two-stage serving (candidates from a faiss index, "
+        "exact re-scoring; needs pip install 'sessionrec[ann]'); default: from 1,000,000 "
+        "items when faiss is installed",
     )
     p.add_argument("--opset", type=int, default=18, help="ONNX opset (>= 18)")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
@@ -115,5 +163,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--include-seen", action="store_true", help="also recommend items already in the session"
     )
     p.add_argument("--threads", type=int, default=1, help="onnxruntime threads (default 1)")
+    p.add_argument(
+        "--exact",
+        action="store_true",
+        help="score every item even when the export has two-stage files",
+    )
+    p.add_argument(
+        "--nprobe",
+        type=int,
+        help="two-stage serving: index lists searched per session (default: the export's)",
+    )
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
     p.set_defaults(func=_recommend)

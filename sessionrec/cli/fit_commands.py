@@ -1,13 +1,15 @@
 """``sessionrec fit``: from a clickstream dump to a deployable model directory, one run.
 
 prepare -> train (selected on validation, early stopping) -> test -> export ONNX ->
-training report. The model directory then holds::
+compare with the published model (the publication guard) -> training report -> publish.
+The model directory then holds::
 
     model.onnx       the exported model (export/README.md): what services load
     model.pt, config.json, vocab.json, item_counts.npy, history.json, metrics.json
                      the PyTorch model (``sessionrec evaluate --model``, ``export``)
     report.json      per-epoch loss / rate / validation metrics, the selected epoch,
-                     validation and test metrics, the data report, step timings
+                     validation and test metrics, the data report, step timings, the
+                     publication guard's comparison and decision (``publication``)
     training.png     loss and validation HR@20 / MRR@20 per epoch
     manifest.json    SHA-256 and format of every file above
 
@@ -16,11 +18,19 @@ Everything is built in a staging directory beside the model directory
 run) and published in one commit at the end: until then the previous model stays in
 place, whole, and a service that loads it meanwhile sees the previous model or the new
 one, never a mix.
+
+Unattended runs (:mod:`sessionrec.cli.guards`): a missing ``--warm-start`` model, a
+warm start from another config, id kind or item set, and an ``--out`` that holds
+something other than a model stop the run before any work. The new model replaces the
+published one only if it is not worse on the new test samples both can read (``--publish
+guarded``, the default; ``--publish always`` skips the verdict); else the published model
+stays, the new one is left in ``OUT.rejected/`` and the exit status is 3.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import shutil
 import sys
@@ -28,6 +38,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from sessionrec.cli.guards import (
+    DEFAULT_TOLERANCE,
+    EXIT_NOT_PUBLISHED,
+    check_out_directory,
+    publication_decision,
+    reject,
+    warm_start_model,
+)
 from sessionrec.cli.options import (
     add_catalog_arguments,
     add_prepare_arguments,
@@ -37,8 +55,8 @@ from sessionrec.cli.options import (
     print_json,
     set_threads,
     trainer_from_args,
-    warm_start_argument,
 )
+from sessionrec.errors import ConfigError
 
 
 def staging_directory(out: Path) -> Path:
@@ -64,11 +82,12 @@ def _fit(args: argparse.Namespace) -> int:
 
 
 def _fit_steps(args: argparse.Namespace, shards: Path) -> int:
-    from sessionrec.artifacts import commit_files, publish_directory
     from sessionrec.data.shards import load_dataset
+    from sessionrec.errors import NonFiniteError
     from sessionrec.onnx_export import export_onnx
     from sessionrec.train import init_distributed, leave_distributed, once_per_node
-    from sessionrec.train.report import REPORT_FORMAT, plot_history, report_json
+    from sessionrec.train.model_dir import non_finite_weights
+    from sessionrec.train.warm import check_warm_start
 
     out = Path(args.out)
     staging = staging_directory(out)
@@ -79,6 +98,9 @@ def _fit_steps(args: argparse.Namespace, shards: Path) -> int:
             f"--resume: no interrupted fit of {out} to continue ({staging / 'checkpoint.pt'} "
             "does not exist); run without --resume"
         )
+    if not math.isfinite(args.publish_tolerance):
+        raise ConfigError(f"--publish-tolerance must be a number, got {args.publish_tolerance}")
+    check_out_directory(out, "fit", force=args.force, resume=args.resume)
 
     def log(message: str) -> None:  # stderr: stdout carries --json's object only
         if rank == 0:
@@ -86,9 +108,10 @@ def _fit_steps(args: argparse.Namespace, shards: Path) -> int:
 
     rank, _ = init_distributed(args.device)  # torchrun: one process per share of each batch
     set_threads(args.threads)
+    previous = warm_start_model(args, log)  # before any work: a missing model, its config
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    log(f"[1/4] preparing {args.clicks}")
+    log(f"[1/5] preparing {args.clicks}")
     if args.shard_clicks is None:
         dataset = prepare_from_args(args, progress=not args.quiet)
     else:  # shards beside the staging folder, prepared once per machine
@@ -105,15 +128,33 @@ def _fit_steps(args: argparse.Namespace, shards: Path) -> int:
     )
 
     t = time.perf_counter()
-    log(f"[2/4] training SR-GNN ({args.config}) in {staging}")
     trainer = trainer_from_args(args, dataset, catalog, staging)
-    trained = trainer.fit(
-        dataset, resume=args.resume, catalog=catalog, warm_start=warm_start_argument(args)
-    )
+    if previous is not None:  # the id kind and the items, before training
+        check_warm_start(previous, trainer.model_config, dataset.vocab)
+    log(f"[2/5] training SR-GNN ({args.config}) in {staging}")
+    trained = trainer.fit(dataset, resume=args.resume, catalog=catalog, warm_start=previous)
     timings["train_s"] = time.perf_counter() - t
     leave_distributed()
     if rank != 0:
         return 0  # rank 0 exports, reports and publishes
+    _log_training(trained, args, timings, log)
+    bad = non_finite_weights(trained.model)
+    if bad:  # the trainer's save refuses these too: never export or publish one
+        raise NonFiniteError(
+            f"the trained model has NaN or infinite weights ({', '.join(bad)}): nothing is "
+            f"published, {out} keeps its model. Train again with a lower --lr"
+        )
+
+    t = time.perf_counter()
+    log("[3/5] exporting model.onnx")
+    export_onnx(trained, staging / "model.onnx")
+    timings["export_s"] = time.perf_counter() - t
+    return _guard_report_publish(args, out, staging, trained, dataset, previous, t0, timings, log)
+
+
+def _log_training(
+    trained: Any, args: argparse.Namespace, timings: dict[str, float], log: Any
+) -> None:
     if "warm_start" in trained.metrics:
         w = trained.metrics["warm_start"]
         log(
@@ -127,19 +168,47 @@ def _fit_steps(args: argparse.Namespace, shards: Path) -> int:
         f"MRR@20 {test['mrr@20']:.2f} ({timings['train_s']:.0f} s)"
     )
 
-    t = time.perf_counter()
-    log("[3/4] exporting model.onnx")
-    export_onnx(trained, staging / "model.onnx")
-    timings["export_s"] = time.perf_counter() - t
 
-    log("[4/4] writing the training report")
+def _guard_report_publish(
+    args: argparse.Namespace,
+    out: Path,
+    staging: Path,
+    trained: Any,
+    dataset: Any,
+    previous: Any,
+    t0: float,
+    timings: dict[str, float],
+    log: Any,
+) -> int:
+    """The publication guard, the training report, then publish (or keep back) the model."""
+    from sessionrec.artifacts import commit_files, publish_directory
+    from sessionrec.train.report import REPORT_FORMAT, plot_history, report_json
+
+    t = time.perf_counter()
+    log(f"[4/5] comparing with the published model in {out} (--publish {args.publish})")
+    same = previous is not None and Path(args.warm_start).resolve() == out.resolve()
+    publication = publication_decision(
+        out,
+        trained,
+        dataset,
+        args.publish,
+        args.publish_tolerance,
+        args.device,
+        previous if same else None,
+    )
+    timings["compare_s"] = time.perf_counter() - t
+    log(f"      {publication['decision']}: {publication['reason']}")
+
+    log("[5/5] writing the training report")
     timings["total_s"] = time.perf_counter() - t0
+    stats = dataset.stats()
     report = report_json(
         trained.history,
         trained.metrics,
         config=args.config,
         data={"source": str(args.clicks), **stats, "report": dataset.meta.get("report")},
         timings=timings,
+        publication=publication,
     )
     title = f"sessionrec fit {Path(args.clicks).name} ({args.config})"
     commit_files(
@@ -152,19 +221,32 @@ def _fit_steps(args: argparse.Namespace, shards: Path) -> int:
         },
         REPORT_FORMAT,
     )
-    publish_directory(staging, out)
-    shutil.rmtree(staging)
+    published = publication["decision"] == "published"
+    if published:
+        publish_directory(staging, out)
+        shutil.rmtree(staging)
+    else:
+        kept_back = reject(staging, out)
 
     result: dict[str, Any] = {
         "out": str(out),
         "config": args.config,
         "dataset": stats,
         **trained.metrics,
+        "publication": publication,
         "timings": timings,
     }
     if args.json:
         print_json(result)
-    else:
+    if not published:
+        print(
+            f"sessionrec: fit: NOT published: {publication['reason']}. The published model "
+            f"in {out} stays; the new one is in {kept_back} (its report.json: the comparison "
+            "and the decision). --publish always publishes it anyway.",
+            file=sys.stderr,
+        )
+        return EXIT_NOT_PUBLISHED
+    if not args.json:
         log(
             f"model in {out}: model.onnx for services, report.json and training.png "
             f"({timings['total_s']:.0f} s in all)"
@@ -186,6 +268,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_catalog_arguments(p)
     p.add_argument("--out", required=True, metavar="MODEL_DIR", help="model directory to write")
     add_training_arguments(p, validation_fraction=False)  # prepare's: the dataset records it
+    p.add_argument(
+        "--publish",
+        choices=("guarded", "always"),
+        default="guarded",
+        help="guarded (default): replace the model in --out only if the new one is not worse "
+        "on the new test samples both can read (HR@20 + MRR@20, within "
+        "--publish-tolerance); else keep it, leave the new one in OUT.rejected and exit 3. "
+        "always: publish whatever the comparison says",
+    )
+    p.add_argument(
+        "--publish-tolerance",
+        type=float,
+        default=DEFAULT_TOLERANCE,
+        metavar="POINTS",
+        help=f"points of HR@20 + MRR@20 (percent) the new model may lose against the "
+        f"published one and still be published ({DEFAULT_TOLERANCE:g})",
+    )
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
     p.add_argument("--quiet", action="store_true", help="plain log lines, no progress bars")
     p.set_defaults(func=_fit)

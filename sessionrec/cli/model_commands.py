@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
+from sessionrec.cli.guards import check_out_directory, warm_start_model
 from sessionrec.cli.options import (
     add_catalog_arguments,
     add_data_arguments,
@@ -14,22 +16,25 @@ from sessionrec.cli.options import (
     print_json,
     set_threads,
     trainer_from_args,
-    warm_start_argument,
 )
 from sessionrec.errors import ConfigError
 
 
 def _train(args: argparse.Namespace) -> int:
     from sessionrec.train import init_distributed, leave_distributed
+    from sessionrec.train.warm import check_warm_start
 
+    # before any work: an --out holding something else, a missing or different warm start
+    check_out_directory(Path(args.out), "train", force=args.force, resume=args.resume)
     rank, _ = init_distributed(args.device)  # torchrun: one process per share of each batch
     set_threads(args.threads)
+    previous = warm_start_model(args, lambda m: print(m, file=sys.stderr))
     dataset = load_data_argument(args)
     catalog = load_catalog_argument(args, dataset)
     trainer = trainer_from_args(args, dataset, catalog, args.out)
-    trained = trainer.fit(
-        dataset, resume=args.resume, catalog=catalog, warm_start=warm_start_argument(args)
-    )
+    if previous is not None:  # the id kind and the items, before training
+        check_warm_start(previous, trainer.model_config, dataset.vocab)
+    trained = trainer.fit(dataset, resume=args.resume, catalog=catalog, warm_start=previous)
     leave_distributed()
     if rank != 0:
         return 0  # rank 0 wrote the model and reports

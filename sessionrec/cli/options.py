@@ -82,6 +82,12 @@ FLAGS: dict[str, str] = {
     "export_onnx.opset": "--opset N",
     "export_onnx.item_table_dtype": "--item-table fp32|fp16|int8",
     "export_onnx.max_session_length": "--max-session-length L",
+    "export_onnx.external_data": "--external-data",
+    "export_onnx.ann": "--ann / --no-ann",
+    # serving (sessionrec.recommender.SessionRecommender)
+    "SessionRecommender.load.threads": "--threads N",
+    "SessionRecommender.load.exact": "--exact",
+    "SessionRecommender.load.nprobe": "--nprobe N",
     # baselines (sessionrec.evaluate.baselines)
     "make_baseline.method": "--method NAME",
     "make_baseline.params": "--param NAME=VALUE",
@@ -251,8 +257,10 @@ def add_prepare_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--time-unit",
         default="auto",
-        choices=("auto", "s", "ms", "iso"),
-        help="timestamp unit (auto: from the first 1,000 values)",
+        choices=("auto", "s", "ms", "us", "ns", "iso"),
+        help="timestamp unit: Unix epoch s, ms, us or ns, or ISO-8601 text (auto: from the "
+        "first 1,000 values, ISO-8601 text or the epoch unit of their median: below 1e11 "
+        "s, 1e14 ms, 1e17 us, else ns)",
     )
     p.add_argument("--date-col", metavar="NAME", help="date column (date + offset times)")
     p.add_argument("--offset-col", metavar="NAME", help="offset column (date + offset)")
@@ -265,7 +273,8 @@ def add_prepare_arguments(p: argparse.ArgumentParser) -> None:
         "--id-type",
         default="auto",
         choices=("auto", "int", "str"),
-        help="read ids as integers or strings (auto)",
+        help="read ids as integers or strings (auto: integers when the first 1,000 are "
+        "integers that keep their text; leading zeros as in 00123, or +5, keep them strings)",
     )
     p.add_argument(
         "--session-gap-s",
@@ -456,6 +465,21 @@ def add_training_arguments(p: argparse.ArgumentParser, validation_fraction: bool
         action="store_true",
         help="continue an interrupted run from its last checkpoint",
     )
+    p.add_argument(
+        "--warm-start-missing",
+        choices=("error", "cold"),
+        default="error",
+        help="when the --warm-start directory does not exist yet (or is empty): stop before "
+        "any work (error, the default) or train from scratch (cold: the first night of a "
+        "nightly retraining)",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="write into an --out directory that holds something else: for train, any "
+        "existing files (a model included: it is replaced); for fit, anything that is not "
+        "a sessionrec model directory",
+    )
 
 
 def trainer_from_args(args: argparse.Namespace, dataset: Any, catalog: Any, out: Any) -> Any:
@@ -483,12 +507,3 @@ def trainer_from_args(args: argparse.Namespace, dataset: Any, catalog: Any, out:
     return Trainer(
         model_config, train_config, out, progress=not args.quiet, max_minutes=args.max_minutes
     )
-
-
-def warm_start_argument(args: argparse.Namespace) -> Any:
-    """The ``--warm-start`` model (loaded and verified), or ``None``."""
-    if not args.warm_start:
-        return None
-    from sessionrec.train import load_model
-
-    return load_model(args.warm_start)

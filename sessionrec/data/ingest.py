@@ -1,8 +1,9 @@
 """Read clickstream dumps into one canonical table of clicks, with polars.
 
 Whatever shape a dump has (CSV, TSV, Parquet, NDJSON, gzip-compressed CSV/TSV/NDJSON;
-any column names; Unix seconds, milliseconds, ISO-8601 or a date plus an offset), it
-comes out as one :class:`polars.DataFrame` with the *canonical columns*:
+any column names; Unix seconds, milliseconds, microseconds, nanoseconds, ISO-8601 or a
+date plus an offset), it comes out as one :class:`polars.DataFrame` with the *canonical
+columns*:
 
 ================  ============================================================
 ``session_id``    Int64 or String: the session (or a generated Int64 id when
@@ -26,7 +27,9 @@ A dump is read in steps; the rules of each are documented in the module that doe
    datasets, ``format="auto"``, and a :class:`ColumnMap` that overrides any of it);
 3. ids and timestamps are typed and every row gets a bad-row code
    (:mod:`sessionrec.data.parsing`: id kinds, time units, ISO-8601 shapes, the reasons
-   a row is bad); with ``on_bad_rows="error"`` (the default) the first bad row of each
+   a row is bad; :func:`~sessionrec.data.presets.decide_types` records each decision
+   and who made it in the report, and ids read as integers that do not keep their text,
+   ``"00123"``, are counted and warned about); with ``on_bad_rows="error"`` (the default) the first bad row of each
    kind is named in a :class:`~sessionrec.errors.BadRowsError`, with ``"skip"`` bad
    rows are dropped and counted in the report;
 4. event types: rows whose event type is not selected are dropped and counted
@@ -47,6 +50,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -67,29 +71,30 @@ from sessionrec.data.files import (
     sniff_separator,
 )
 from sessionrec.data.parsing import (
-    BAD_ROW_COLUMNS,
     BAD_ROW_REASONS,
     ISO_SHAPES,
     OnBadRows,
     bad_row_code,
+    bad_rows_error,
+    changed_as_int,
+    changed_ids_message,
     day_expr,
     id_value,
     is_text,
     iso_shapes_of,
-    resolve_id_kind,
-    resolve_time_unit,
     seconds_expr,
     stripped_text,
 )
 from sessionrec.data.presets import (
-    FORMATS,
     PRESETS,
     ColumnMap,
+    check_read_options,
+    decide_types,
     header_of,
     headerless_yoochoose,
     resolve_columns,
 )
-from sessionrec.errors import BadRowsError, ConfigError, EmptyDataError, SessionrecError
+from sessionrec.errors import ConfigError, EmptyDataError, SessionrecError
 
 __all__ = [
     "ColumnMap",
@@ -103,11 +108,24 @@ __all__ = [
 # internal column names (cannot clash with user columns in practice)
 _BAD = "__sessionrec_bad"
 _BUCKET = "__sessionrec_bucket"
+_CHANGED = {"session": "__sessionrec_session_changed", "item": "__sessionrec_item_changed"}
 
 
 @dataclass
 class IngestReport:
-    """What reading a dump did: counts of rows read, dropped and why."""
+    """What reading a dump did: how its columns were typed, rows read, dropped and why.
+
+    The typing decisions (:mod:`sessionrec.data.parsing`): ``session_id_kind`` and
+    ``item_id_kind`` (``"int"`` or ``"str"``) with their ``*_reason`` (given, the
+    preset's, or what the first 1,000 ids showed, e.g. ``"leading zeros ('00123')
+    would be lost as integers"``); ``session_ids_changed_as_int`` and
+    ``item_ids_changed_as_int``, the rows read as integers whose text the integer does
+    not keep (``"00123"`` -> 123; each kind also a line in ``warnings``); ``time_unit``
+    (``"s"``, ``"ms"``, ``"us"``, ``"ns"``, ``"iso"``, ``"datetime"`` or ``"date +
+    offset (UNIT)"``) and ``time_unit_decided_by`` (``"given"``, ``"preset"``,
+    ``"magnitude"`` of the numbers, ``"text"`` that is not numbers, ``"dtype"`` of a
+    date/datetime column, or ``"default"``).
+    """
 
     source: str
     format: str
@@ -116,8 +134,13 @@ class IngestReport:
     separator: str | None = None
     columns: dict[str, Any] = field(default_factory=dict)
     session_id_kind: str = "int"
+    session_id_kind_reason: str | None = None
     item_id_kind: str = "int"
+    item_id_kind_reason: str | None = None
+    session_ids_changed_as_int: int = 0
+    item_ids_changed_as_int: int = 0
     time_unit: str = "s"
+    time_unit_decided_by: str | None = None
     time_formats: list[str] | None = None
     on_bad_rows: str = "error"
     rows_read: int = 0
@@ -130,6 +153,7 @@ class IngestReport:
     session_gap_s: float | None = None
     sessions_cut_at_gaps: int = 0
     rows: int = 0
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -184,7 +208,7 @@ def read_clicks(
         EmptyDataError: an empty file, or no rows left.
         ConfigError: an unknown format or option.
     """
-    _check_options(format, on_bad_rows, separator, session_gap_s)
+    check_read_options(format, on_bad_rows, separator, session_gap_s)
     with _scanned(source, format, separator) as (raw, label, kind, compression, sep, fmt, _):
         # the frame is collected inside this block, before a temporary file goes away
         p = _plan(
@@ -264,7 +288,7 @@ def read_click_buckets(
     Raises:
         as :func:`read_clicks`; ConfigError: bad bucket counts.
     """
-    _check_options(format, on_bad_rows, separator, session_gap_s)
+    check_read_options(format, on_bad_rows, separator, session_gap_s)
     if n_buckets is not None and not (isinstance(n_buckets, int) and n_buckets >= 1):
         raise ConfigError(f"n_buckets must be an integer >= 1, got {n_buckets!r}")
     if not (isinstance(clicks_per_bucket, int) and clicks_per_bucket >= 1):
@@ -296,20 +320,8 @@ def read_click_buckets(
         assert files is not None
         # inside the block: a bad row's values are read from the (decompressed) file
         _check_bad_rows(files, rows_read, p)
+        _count_changed_ids(files, p, stacklevel=3)
     return ClickBuckets(directory, n_buckets, p)
-
-
-def _check_options(
-    format: str, on_bad_rows: str, separator: str | None, session_gap_s: float | None
-) -> None:
-    if format not in FORMATS:
-        raise ConfigError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")
-    if on_bad_rows not in ("error", "skip"):
-        raise ConfigError(f"on_bad_rows must be 'error' or 'skip', got {on_bad_rows!r}")
-    if separator is not None and len(separator) != 1:
-        raise ConfigError(f"separator must be one character, got {separator!r}")
-    if session_gap_s is not None and not session_gap_s > 0:
-        raise ConfigError(f"session_gap_s must be > 0 seconds, got {session_gap_s}")
 
 
 @contextmanager
@@ -353,6 +365,7 @@ class _Plan:
     events: list[str] | None
     drop_duplicates: bool
     gap: float | None
+    changed: dict[str, str]  # role -> its id column, read as integers from text
 
     def collect(self) -> pl.DataFrame:
         """The plan's rows (streaming engine); errors name the file."""
@@ -370,6 +383,7 @@ def _read(plan: _Plan) -> Clicks:
             f"{plan.report.source}: no data rows (the file has a header only, or nothing)"
         )
     _check_bad_rows(frame.lazy(), frame.height, plan)
+    _count_changed_ids(frame.lazy(), plan, stacklevel=4)
     return _finish(frame, plan)
 
 
@@ -411,20 +425,14 @@ def _plan(
         session_gap_s=gap,
     )
 
-    # types
+    # types: id kinds and the time unit, and who decided them
     session_col = cmap.session if cmap.session is not None else cmap.user
     assert session_col is not None and cmap.item is not None
-    session_kind = resolve_id_kind(raw, session_col, schema[session_col], cmap.id_type, label)
-    item_kind = resolve_id_kind(raw, cmap.item, schema[cmap.item], cmap.id_type, label)
-    report.session_id_kind, report.item_id_kind = session_kind, item_kind
-    if cmap.time is not None:
-        time_cols = [cmap.time]
-        unit = resolve_time_unit(raw, cmap.time, schema[cmap.time], cmap.time_unit, label)
-    else:
-        assert cmap.date is not None and cmap.offset is not None
-        time_cols = [cmap.date, cmap.offset]
-        unit = f"date + offset ({cmap.offset_unit})"
-    report.time_unit = unit
+    types = decide_types(raw, schema, label, name, columns, cmap)
+    for key, value in asdict(types).items():
+        setattr(report, key, value)
+    session_kind, item_kind, unit = types.session_id_kind, types.item_id_kind, types.time_unit
+    time_cols = [c for c in ((cmap.time,) if cmap.time else (cmap.date, cmap.offset)) if c]
     mapped = [c for c in (session_col, cmap.item, *time_cols, cmap.event, cmap.category) if c]
     text_mapped = [c for c in dict.fromkeys(mapped) if is_text(schema[c])]
 
@@ -473,8 +481,14 @@ def _plan(
         out.append(pl.col(cmap.event).alias("event_type"))
     if cmap.category is not None:
         out.append(pl.col(cmap.category).alias("category"))
+    # ids read as integers whose text the integer does not keep ("00123"), to count
+    ids = (("session", session_col, session_kind), ("item", cmap.item, item_kind))
+    changed = {role: col for role, col, kind in ids if kind == "int" and is_text(schema[col])}
+    out += [changed_as_int(col).alias(_CHANGED[role]) for role, col in changed.items()]
     plan = staged.select(*out, pl.col(ROW_INDEX).alias("row_nr"), bad.alias(_BAD))
-    return _Plan(plan, raw, report, cmap, session_col, time_cols, events, drop_duplicates, gap)
+    return _Plan(
+        plan, raw, report, cmap, session_col, time_cols, events, drop_duplicates, gap, changed
+    )
 
 
 def _finish(frame: pl.DataFrame, p: _Plan, bucket: bool = False) -> Clicks:
@@ -484,6 +498,7 @@ def _finish(frame: pl.DataFrame, p: _Plan, bucket: bool = False) -> Clicks:
     to ``p.report``. An empty result is an error unless ``bucket``."""
     report, events, gap, cmap = p.report, p.events, p.gap, p.cmap
     label = report.source
+    frame = frame.drop(_CHANGED.values(), strict=False)
     if report.bad_rows:
         frame = frame.filter(pl.col(_BAD) == 0)
     if events is not None:
@@ -534,49 +549,35 @@ def _check_bad_rows(rows: pl.LazyFrame, n_rows: int, p: _Plan) -> None:
         report.rows_skipped = total
         return
 
-    column_of = {None: None, "session": session_col, "item": cmap.item, "time": "/".join(time_cols)}
-    firsts = [int(r) for r in summary["first"]]
     mapped = [c for c in (session_col, cmap.item, *time_cols, cmap.event, cmap.category) if c]
+    shown = list(dict.fromkeys(mapped))
+    columns = {None: shown, "session": [session_col], "item": [cmap.item], "time": time_cols}
+    found = [
+        (int(c), int(n), int(r)) for c, n, r in zip(summary[_BAD], summary["n"], summary["first"])
+    ]
     try:
         with reading(label, "a table"):
-            rows = raw.filter(pl.col(ROW_INDEX).is_in(firsts)).select(ROW_INDEX, *mapped).collect()
+            firsts = pl.col(ROW_INDEX).is_in([r for _, _, r in found])
+            rows = raw.filter(firsts).select(ROW_INDEX, *mapped).collect()
         values = {int(r[ROW_INDEX]): r for r in rows.iter_rows(named=True)}
     except SessionrecError:
         values = {}
-    header_lines = 1 if kind == "csv" else 0
-    parts = []
-    for code, n, first in zip(summary[_BAD], summary["n"], firsts):
-        code = int(code)
-        col = column_of[BAD_ROW_COLUMNS[code]]
-        row = values.get(first, {})
-        if col is None:
-            shown = {c: row.get(c) for c in mapped}
-            where = "columns " + ", ".join(f"{c}={_short(v)}" for c, v in shown.items())
-        elif "/" in col:
-            where = "columns " + ", ".join(f"{c}={_short(row.get(c))}" for c in time_cols)
-        else:
-            where = f"column {col!r} = {_short(row.get(col))}"
-        line = f" (line {first + 1 + header_lines})" if kind == "csv" else ""
-        parts.append(
-            f"{BAD_ROW_REASONS[code]}: {int(n)} row(s), first at data row {first + 1}{line}, "
-            f"{where}"
-        )
-    raise BadRowsError(
-        f"{label}: {total} bad row(s) out of {n_rows}: " + "; ".join(parts) + ". "
-        "Fix the file, map other columns (ColumnMap.session, ColumnMap.item, ColumnMap.time, "
-        "ColumnMap.time_unit; ColumnMap.id_type='str' for text ids), or pass "
-        "on_bad_rows='skip' to drop such rows (they are counted).",
-        options=(
-            "read_clicks.on_bad_rows",
-            "ColumnMap.session",
-            "ColumnMap.item",
-            "ColumnMap.time",
-            "ColumnMap.time_unit",
-            "ColumnMap.id_type",
-        ),
-    )
+    header_lines = 1 if kind == "csv" else None
+    raise bad_rows_error(label, n_rows, found, values, columns, header_lines, report.time_unit)
 
 
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+def _count_changed_ids(rows: pl.LazyFrame, p: _Plan, stacklevel: int) -> None:
+    """Count the good rows of ``rows`` whose ids were read as integers that do not keep
+    their text (``"00123"`` -> 123) into ``p.report``, with a warning per id column."""
+    report = p.report
+    for role, col in p.changed.items():
+        hit = pl.col(_CHANGED[role]) & (pl.col(_BAD) == 0)
+        n, row = rows.select(hit.sum(), pl.col("row_nr").filter(hit).min()).collect().row(0)
+        if n:
+            with reading(report.source, "a table"):
+                first = p.raw.filter(pl.col(ROW_INDEX) == row).select(stripped_text(col))
+                text = first.collect().item()
+            setattr(report, f"{role}_ids_changed_as_int", n)
+            who = role if p.cmap.session is not None or role == "item" else "user"
+            report.warnings.append(changed_ids_message(report.source, who, col, n, text, row))
+            warnings.warn(report.warnings[-1], UserWarning, stacklevel=stacklevel)

@@ -11,8 +11,11 @@ sets the inactivity gap at which sessions are cut and the event types kept
 (RetailRocket: 30 minutes, and ``view``), unless they are given. :func:`resolve_columns`
 applies these rules.
 
-This module imports polars (through :mod:`sessionrec.data.parsing`); it is not imported by
-the serving path.
+:func:`decide_types` decides how the mapped columns are read (id kinds, time unit; the
+rules are in :mod:`sessionrec.data.parsing`) and records who decided: the caller's
+column map (``"given"``), the preset (``"preset"``), or the data.
+
+This module imports polars; it is not imported by the serving path.
 """
 
 from __future__ import annotations
@@ -23,7 +26,15 @@ from dataclasses import asdict, dataclass, replace
 from difflib import get_close_matches
 from typing import Literal
 
-from sessionrec.data.parsing import IdType, TimeUnit, looks_like_int
+import polars as pl
+
+from sessionrec.data.parsing import (
+    IdType,
+    TimeUnit,
+    looks_like_int,
+    resolve_id_kind,
+    resolve_time_unit,
+)
 from sessionrec.errors import ConfigError, SchemaError
 
 __all__ = [
@@ -34,6 +45,10 @@ __all__ = [
     "TimeUnit",
     "IdType",
     "header_of",
+    "set_by",
+    "ColumnTypes",
+    "decide_types",
+    "check_read_options",
     "headerless_yoochoose",
     "resolve_columns",
 ]
@@ -48,15 +63,21 @@ class ColumnMap:
             by inactivity (then ``session_gap_s`` is required).
         item: item id column.
         time: timestamp column (``None`` for date + offset formats).
-        time_unit: ``"s"``, ``"ms"`` (Unix numbers), ``"iso"`` (ISO-8601 text), or
-            ``"auto"`` (decided from the first 1,000 values).
+        time_unit: ``"s"``, ``"ms"``, ``"us"``, ``"ns"`` (Unix epoch numbers), ``"iso"``
+            (ISO-8601 text), or ``"auto"``: decided from the first 1,000 values, ISO-8601
+            when most are not numbers, else the unit of their median's magnitude (below
+            ``1e11``: s, ``1e14``: ms, ``1e17``: us, else ns; see
+            :mod:`sessionrec.data.parsing`).
         date: date column (``YYYY-MM-DD``, read as UTC midnight), for date + offset.
         offset: offset column added to ``date``, in ``offset_unit``.
         offset_unit: ``"ms"`` or ``"s"``.
         event: event type column (optional).
         category: item category column (optional).
         user: user (visitor) column (optional; needed when ``session`` is ``None``).
-        id_type: ``"int"``, ``"str"`` or ``"auto"`` (int when every id is an integer).
+        id_type: ``"int"``, ``"str"`` or ``"auto"``: int when the first 1,000 ids are
+            integers whose text an integer keeps; strings when one is not an integer or
+            has leading zeros, a plus sign or is ``"-0"`` (``"00123"`` stays
+            ``"00123"``).
     """
 
     session: str | None = None
@@ -178,7 +199,16 @@ FORMATS: tuple[str, ...] = (*PRESETS, "auto")
 _GUESS = {
     "session": ("sessionid", "session", "sessid", "sid"),
     "item": ("itemid", "item", "productid", "product", "articleid", "sku", "iid"),
-    "time": ("timestamp", "time", "ts", "datetime", "eventtime", "clicktime", "date"),
+    "time": (
+        "timestamp",
+        "time",
+        "ts",
+        "datetime",
+        "eventtime",
+        "eventtimestamp",
+        "clicktime",
+        "date",
+    ),
     "event": ("eventtype", "event"),
     "category": ("categoryid", "category"),
 }
@@ -198,6 +228,18 @@ def header_of(
     if preset is None or preset.header_names is None:
         return True, None
     return not looks_like_int(line.split(separator)[0]), list(preset.header_names)
+
+
+def set_by(format: str, columns: ColumnMap | None, field: str) -> str | None:
+    """Who set ``field`` (``"time_unit"``, ``"id_type"``, ``"offset_unit"``, ...) of the
+    column map a dump of preset ``format`` (a resolved name) is read with: ``"given"``
+    (``columns``, the caller's), ``"preset"`` (the format preset's), or ``None`` (left at
+    :class:`ColumnMap`'s default, e.g. ``"auto"``: decided from the data)."""
+    default = getattr(ColumnMap(), field)
+    if columns is not None and getattr(columns, field) != default:
+        return "given"
+    preset = PRESETS.get(format)
+    return "preset" if preset is not None and getattr(preset.columns, field) != default else None
 
 
 def headerless_yoochoose(fields: Sequence[str]) -> bool:
@@ -272,8 +314,9 @@ def _require_columns(source: str, names: Sequence[str], columns: ColumnMap) -> N
     if columns.time is None and (columns.date is None or columns.offset is None):
         raise SchemaError(
             f"{source}: no timestamp column found (columns: {found}); name it "
-            "(ColumnMap.time, with ColumnMap.time_unit 's', 'ms' or 'iso'), or name a date "
-            "and an offset column (ColumnMap.date and ColumnMap.offset)",
+            "(ColumnMap.time, with ColumnMap.time_unit 's', 'ms', 'us', 'ns', 'iso' or "
+            "'auto'), or name a date and an offset column (ColumnMap.date and "
+            "ColumnMap.offset)",
             options=("ColumnMap.time", "ColumnMap.time_unit", "ColumnMap.date", "ColumnMap.offset"),
         )
     for role, (option, name) in roles.items():
@@ -285,6 +328,82 @@ def _require_columns(source: str, names: Sequence[str], columns: ColumnMap) -> N
                 f"Name the right column ({option}), or choose another format preset (format).",
                 options=(option, "read_clicks.format"),
             )
+
+
+@dataclass(frozen=True)
+class ColumnTypes:
+    """How the mapped columns of a dump are read, and why (the reader's report keys).
+
+    Attributes:
+        session_id_kind, item_id_kind: ``"int"`` or ``"str"``.
+        session_id_kind_reason, item_id_kind_reason: why (given, the preset's, or what
+            the first 1,000 ids showed; :func:`~sessionrec.data.parsing.resolve_id_kind`).
+        time_unit: ``"s"``, ``"ms"``, ``"us"``, ``"ns"``, ``"iso"``, ``"datetime"``, or
+            ``"date + offset (UNIT)"``.
+        time_unit_decided_by: ``"given"``, ``"preset"``, ``"magnitude"``, ``"text"``,
+            ``"dtype"`` (:func:`~sessionrec.data.parsing.resolve_time_unit`), or
+            ``"default"`` (a date + offset column map's default offset unit).
+    """
+
+    session_id_kind: str
+    session_id_kind_reason: str
+    item_id_kind: str
+    item_id_kind_reason: str
+    time_unit: str
+    time_unit_decided_by: str
+
+
+def decide_types(
+    raw: pl.LazyFrame,
+    schema: pl.Schema,
+    source: str,
+    format: str,
+    columns: ColumnMap | None,
+    cmap: ColumnMap,
+) -> ColumnTypes:
+    """The :class:`ColumnTypes` of a dump of preset ``format`` (a resolved name) read
+    with the column map ``cmap`` (the preset's merged with the caller's ``columns``),
+    from its first 1,000 rows where ``cmap`` leaves them ``"auto"``.
+
+    Raises:
+        ConfigError: an unknown ``time_unit`` or ``id_type``.
+    """
+    session_col = cmap.session if cmap.session is not None else cmap.user
+    assert session_col is not None and cmap.item is not None
+    id_by = set_by(format, columns, "id_type") or "given"
+    session = resolve_id_kind(raw, session_col, schema[session_col], cmap.id_type, source, id_by)
+    item = resolve_id_kind(raw, cmap.item, schema[cmap.item], cmap.id_type, source, id_by)
+    if cmap.session is None:  # the sessions cut from a user's clicks get new integer ids
+        session = (
+            session[0],
+            f"new integers for the sessions cut from user clicks; user ids {session[1]}",
+        )
+    if cmap.time is not None:
+        time_by = set_by(format, columns, "time_unit") or "given"
+        unit = resolve_time_unit(raw, cmap.time, schema[cmap.time], cmap.time_unit, source, time_by)
+    else:
+        by = set_by(format, columns, "offset_unit") or set_by(format, columns, "offset")
+        unit = (f"date + offset ({cmap.offset_unit})", by or "default")
+    return ColumnTypes(*session, *item, *unit)
+
+
+def check_read_options(
+    format: str, on_bad_rows: str, separator: str | None, session_gap_s: float | None
+) -> None:
+    """Check a reader's options before the dump is opened.
+
+    Raises:
+        ConfigError: an unknown format or ``on_bad_rows``, a separator that is not one
+            character, a gap that is not positive.
+    """
+    if format not in FORMATS:
+        raise ConfigError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")
+    if on_bad_rows not in ("error", "skip"):
+        raise ConfigError(f"on_bad_rows must be 'error' or 'skip', got {on_bad_rows!r}")
+    if separator is not None and len(separator) != 1:
+        raise ConfigError(f"separator must be one character, got {separator!r}")
+    if session_gap_s is not None and not session_gap_s > 0:
+        raise ConfigError(f"session_gap_s must be > 0 seconds, got {session_gap_s}")
 
 
 def resolve_columns(

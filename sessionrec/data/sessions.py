@@ -121,7 +121,7 @@ class Sessions:
         index = np.asarray(index)
         if index.dtype == bool:
             index = np.flatnonzero(index)
-        lengths = self.lengths[index]
+        lengths = self.offsets[index + 1] - self.offsets[index]  # O(len(index))
         offsets = lengths_to_offsets(lengths)
         # gather positions of every selected click without a Python loop
         starts = np.repeat(self.offsets[index], lengths)
@@ -233,9 +233,10 @@ class Samples:
         index = np.asarray(index)
         if index.dtype == bool:
             index = np.flatnonzero(index)
-        lengths = self.lengths[index]
+        starts = self.offsets[index]
+        lengths = self.offsets[index + 1] - starts  # O(len(index)), not O(len(self))
         offsets = lengths_to_offsets(lengths)
-        gather = np.repeat(self.offsets[index], lengths) + (
+        gather = np.repeat(starts, lengths) + (
             np.arange(offsets[-1], dtype=np.int64) - np.repeat(offsets[:-1], lengths)
         )
         return Samples(

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 if TYPE_CHECKING:
@@ -106,6 +107,33 @@ class CatalogFeatures(nn.Module):
         if not self._buffers:
             raise RuntimeError("no catalog features: call SRGNN.set_catalog first")
         return {name.replace("__", "/"): b for name, b in self._buffers.items()}
+
+    def rows(self, index: Tensor) -> dict[str, Tensor]:
+        """The features of the items ``index`` only (keys as in :func:`catalog_tensors`):
+        rows of the per-item tensors, and each text column's CSR bags of those items
+        (``text_offsets/<k>`` ``[len(index) + 1]``, ``text_ids/<k>`` their bucket ids)."""
+        features = self.features()
+        out: dict[str, Tensor] = {}
+        for key, value in features.items():
+            if key.startswith("text_ids/"):
+                continue
+            if not key.startswith("text_offsets/"):
+                out[key] = value[index]
+                continue
+            column = key.split("/", 1)[1]
+            starts, ends = value[index], value[index + 1]
+            lengths = ends - starts  # [R] bag sizes
+            offsets = torch.zeros(len(index) + 1, dtype=value.dtype, device=value.device)
+            torch.cumsum(lengths, 0, out=offsets[1:])
+            # position j of the new bags reads old id starts[r] + (j - offsets[r])
+            within = torch.arange(int(offsets[-1]), device=value.device) - torch.repeat_interleave(
+                offsets[:-1], lengths
+            )
+            out[f"text_ids/{column}"] = features[f"text_ids/{column}"][
+                torch.repeat_interleave(starts, lengths) + within
+            ]
+            out[key] = offsets
+        return out
 
     def _load_from_state_dict(  # type: ignore[override]
         self,
@@ -329,6 +357,32 @@ class ItemRepresentation(nn.Module):
             mean = (weight * clicked).sum(0) / clicked.sum().clamp(min=1.0)  # [d]
             ids = ids + (1.0 - keep) * mean
         return ids + self.content_proj(content)  # [n, d]
+
+    def rows(
+        self, content: Tensor, index: Tensor, cold_rows: Tensor | None = None, sparse: bool = False
+    ) -> Tensor:
+        r"""The rows ``index`` of :meth:`forward` (``[R, d]``), from their content
+        ``[R, d_c]`` and their entries of ``cold_mask`` (``cold_rows``): the id rows are
+        gathered (sparse gradients with ``sparse``), dropped with probability :math:`p`
+        per row in training, and with ``id_impute="mean"`` a missing id part is the mean
+        id part of those rows that have clicks (an estimate of the mean over all items)."""
+        ids = F.embedding(index, self.id_embedding.weight, sparse=sparse)  # [R, d]
+        keep = torch.ones(len(index), dtype=torch.bool, device=ids.device)
+        if self.training and self.id_dropout > 0:
+            keep = torch.rand(len(index), device=ids.device) >= self.id_dropout
+        if cold_rows is not None:
+            keep = keep & ~cold_rows.to(ids.device)
+        keep_f = keep.to(ids.dtype).unsqueeze(1)  # [R, 1]
+        out = ids * keep_f
+        if self.id_impute == "mean":
+            clicked = (
+                torch.ones_like(keep_f)
+                if cold_rows is None
+                else (~cold_rows).to(keep_f).unsqueeze(1)
+            )
+            mean = (ids * clicked).sum(0) / clicked.sum().clamp(min=1.0)  # [d]
+            out = out + (1.0 - keep_f) * mean
+        return out + self.content_proj(content)  # [R, d]
 
     def extra_repr(self) -> str:
         return f"{self.num_items}, {self.dim}, id_dropout={self.id_dropout}"

@@ -127,7 +127,24 @@ class SRGNNConfig:
         if self.dim < 1 or self.steps < 1:
             raise ConfigError(f"dim and steps must be >= 1, got {self.dim}, {self.steps}")
         if not 0.0 <= self.dropout < 1.0:
-            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
+            raise ConfigError(
+                f"dropout must be in [0, 1), got {self.dropout}", options=("SRGNNConfig.dropout",)
+            )
+        if not (math.isfinite(self.temperature) and self.temperature > 0):
+            raise ConfigError(
+                f"temperature must be a finite number > 0, got {self.temperature}",
+                options=("SRGNNConfig.temperature",),
+            )
+        if not (math.isfinite(self.content_scale) and self.content_scale >= 0):
+            raise ConfigError(
+                f"content_scale must be a finite number >= 0, got {self.content_scale}",
+                options=("SRGNNConfig.content_scale",),
+            )
+        if self.max_positions < 1:
+            raise ConfigError(
+                f"max_positions must be >= 1, got {self.max_positions}",
+                options=("SRGNNConfig.max_positions",),
+            )
         if self.edge_weights not in ("binary", "count"):
             raise ConfigError(
                 f"edge_weights must be 'binary' or 'count', got {self.edge_weights!r}"
@@ -269,6 +286,7 @@ class SRGNN(nn.Module):
         self.attn = nn.Linear(d, 1, bias=False)  # q
         self.lin_out = nn.Linear(2 * d, d)  # W_3
         self.position = nn.Embedding(config.max_positions, d) if config.position_readout else None
+        self.sparse_gradients = False  # set_sparse_gradients
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -310,11 +328,72 @@ class SRGNN(nn.Module):
             weight = self.item_repr(content, self.cold_mask)
         return l2_normalize(weight) if self.config.normalize else weight
 
-    def session_embedding(self, graph: Batch, item_table: Tensor | None = None) -> Tensor:
-        """``s_h [B, d]`` for a batch of session graphs (unit norm under NISER)."""
+    def item_rows(self, index: Tensor) -> Tensor:
+        """``[len(index), d]``: the rows ``index`` of :meth:`item_table`, computed for those
+        items alone, so that the cost does not grow with the catalog (sampled softmax).
+
+        A content model encodes the content of those items only; its id dropout draws a
+        mask for those rows, and ``id_impute="mean"`` takes the mean id part over those
+        of the rows that have clicks (an estimate of :meth:`item_table`'s mean over all
+        of them). With :meth:`set_sparse_gradients`, the gradients of the id table and
+        of the content tables are sparse: they touch these rows only.
+        """
+        if self.embedding is not None:
+            weight = F.embedding(index, self.embedding.weight, sparse=self.sparse_gradients)
+        else:
+            assert self.content_encoder is not None and self.item_repr is not None
+            assert self.catalog is not None
+            content = self.content_encoder(self.catalog.rows(index))  # [R, d]
+            weight = self.item_repr.rows(
+                content, index, self.cold_mask[index], sparse=self.sparse_gradients
+            )
+        return l2_normalize(weight) if self.config.normalize else weight
+
+    def item_block(self, start: int, stop: int) -> Tensor:
+        """``[stop - start, d]``: the rows ``start .. stop - 1`` of :meth:`item_table`,
+        computed for those items alone (evaluation of a catalog too large to hold its
+        normalised table: the rows are made block by block)."""
+        if self.embedding is not None:
+            weight = self.embedding.weight[start:stop]
+            return l2_normalize(weight) if self.config.normalize else weight
+        index = torch.arange(start, stop, device=self.cold_mask.device)
+        return self.item_rows(index)
+
+    def set_sparse_gradients(self, sparse: bool) -> None:
+        """Make :meth:`item_rows` give sparse gradients to the item tables (the id table,
+        a content model's category and text tables): an optimiser then updates only the
+        rows a step used (:class:`~sessionrec.train.optim.LazyAdam`)."""
+        self.sparse_gradients = sparse
+        if self.content_encoder is not None:
+            for table in (*self.content_encoder.categorical, *self.content_encoder.text):
+                table.sparse = sparse
+
+    def item_table_parameters(self) -> list[nn.Parameter]:
+        """The parameters with one row per item, category or text bucket (the tables
+        :meth:`set_sparse_gradients` makes sparse); the rest are dense."""
+        if self.embedding is not None:
+            return [self.embedding.weight]
+        assert self.content_encoder is not None and self.item_repr is not None
+        tables = (*self.content_encoder.categorical, *self.content_encoder.text)
+        return [self.item_repr.id_embedding.weight, *(t.weight for t in tables)]
+
+    def session_embedding(
+        self,
+        graph: Batch,
+        item_table: Tensor | None = None,
+        node_vectors: Tensor | None = None,
+    ) -> Tensor:
+        """``s_h [B, d]`` for a batch of session graphs (unit norm under NISER).
+
+        The node vectors are ``item_table[graph.x]`` (``[N_nodes, d]``), or
+        ``node_vectors`` when given (rows from :meth:`item_rows`).
+        """
         cfg = self.config
-        table = self.item_table() if item_table is None else item_table
-        h = table[graph.x]  # [N_nodes, d]
+        if node_vectors is None:
+            table = self.item_table() if item_table is None else item_table
+            h = table[graph.x]  # [N_nodes, d]
+        else:
+            h = node_vectors
         if cfg.dropout > 0:
             h = F.dropout(h, cfg.dropout, self.training)
         h = self.conv(h, graph.edge_index, graph.edge_weight_in, graph.edge_weight_out)
@@ -348,31 +427,62 @@ class SRGNN(nn.Module):
             logits = logits.masked_fill(self.cold_mask, float("-inf"))
         return logits
 
-    def add_repeat_bonus(self, logits: Tensor, graph: Batch, beta: float | None = None) -> Tensor:
-        r"""``logits [B, n_items]`` plus :math:`\beta` (``config.repeat_bonus``, or ``beta``)
-        at the items of each session, in evaluation mode: :math:`z_{bi} + \beta\,[i \in
-        S_b]`. The graph's nodes are the session's distinct items, so each gets it once."""
+    def candidate_logits(self, s_h: Tensor, rows: Tensor) -> Tensor:
+        """``[B, C]`` logits of ``B`` sessions against ``C`` candidate item vectors ``rows``
+        (from :meth:`item_rows`): :meth:`scores` restricted to those items, with no mask
+        (a sampled softmax chooses its candidates itself)."""
+        if self.config.normalize:
+            s_h = s_h * self.config.temperature
+        return s_h @ rows.T
+
+    def add_repeat_bonus(
+        self, logits: Tensor, graph: Batch, beta: float | None = None, start: int = 0
+    ) -> Tensor:
+        r"""``logits [B, n]`` plus :math:`\beta` (``config.repeat_bonus``, or ``beta``) at
+        the items of each session, in evaluation mode: :math:`z_{bi} + \beta\,[i \in
+        S_b]`. The graph's nodes are the session's distinct items, so each gets it once.
+
+        ``logits`` may be a block of the items ``start .. start + n - 1`` (evaluation in
+        item chunks); a block is changed in place, the whole catalog's scores are copied.
+        """
         beta = self.config.repeat_bonus if beta is None else beta
         if beta == 0.0 or self.training:
             return logits
         bonus = torch.full(graph.x.shape, beta, dtype=logits.dtype, device=logits.device)
-        return logits.index_put((graph.batch, graph.x), bonus, accumulate=True)
+        if start == 0 and logits.shape[1] == self.config.n_items:
+            return logits.index_put((graph.batch, graph.x), bonus, accumulate=True)
+        inside = (graph.x >= start) & (graph.x < start + logits.shape[1])
+        index = (graph.batch[inside], graph.x[inside] - start)
+        return logits.index_put_(index, bonus[inside], accumulate=True)
 
-    def add_new_item_offset(self, logits: Tensor, offset: float | None = None) -> Tensor:
-        r"""``logits [B, n_items]`` plus :math:`b` (``config.new_item_offset``, or
-        ``offset``) at every item without training clicks, in evaluation mode:
-        :math:`z_{bi} + b\,[i \text{ new}]` (a content model's ``cold_mask``)."""
+    def add_new_item_offset(
+        self, logits: Tensor, offset: float | None = None, start: int = 0
+    ) -> Tensor:
+        r"""``logits [B, n]`` plus :math:`b` (``config.new_item_offset``, or ``offset``)
+        at every item without training clicks, in evaluation mode:
+        :math:`z_{bi} + b\,[i \text{ new}]` (a content model's ``cold_mask``). A block of
+        the items ``start .. start + n - 1`` is changed in place."""
         offset = self.config.new_item_offset if offset is None else offset
         if offset == 0.0 or self.training or self.catalog is None:
             return logits
-        return logits + offset * self.cold_mask.to(logits.dtype)  # [B, n] + [n]
+        if start == 0 and logits.shape[1] == self.config.n_items:
+            return logits + offset * self.cold_mask.to(logits.dtype)  # [B, n] + [n]
+        new = self.cold_mask[start : start + logits.shape[1]].to(logits.dtype)
+        return logits.add_(offset * new)
 
     def adjust(
-        self, logits: Tensor, graph: Batch, beta: float | None = None, offset: float | None = None
+        self,
+        logits: Tensor,
+        graph: Batch,
+        beta: float | None = None,
+        offset: float | None = None,
+        start: int = 0,
     ) -> Tensor:
-        """The evaluation-time terms on raw ``logits``: the new-item offset, then the
-        repeat bonus (the config's values unless given)."""
-        return self.add_repeat_bonus(self.add_new_item_offset(logits, offset), graph, beta)
+        """The evaluation-time terms on raw ``logits`` (all items, or a block of them
+        from ``start``): the new-item offset, then the repeat bonus (the config's values
+        unless given)."""
+        logits = self.add_new_item_offset(logits, offset, start)
+        return self.add_repeat_bonus(logits, graph, beta, start)
 
     def inference_weights(self) -> SRGNNWeights:
         """The weights of the equations above as numpy arrays (:class:`SRGNNWeights`),
@@ -382,8 +492,10 @@ class SRGNN(nn.Module):
         self.eval()
         try:
             with torch.no_grad():
+                table = self.item_table()  # a new tensor, but the bare id table itself
+                is_parameter = self.embedding is not None and not self.config.normalize
                 return SRGNNWeights(
-                    item_table=_numpy32(self.item_table()),
+                    item_table=_numpy32(table, copy=is_parameter),
                     conv=self.conv.inference_weights(),
                     w_1=_numpy32(self.lin_last.weight),
                     c=_numpy32(self.lin_last.bias),
@@ -408,6 +520,8 @@ class SRGNN(nn.Module):
         return self.adjust(logits, graph)
 
 
-def _numpy32(t: Tensor) -> np.ndarray:
-    """A float32 numpy copy of ``t``, on the CPU, detached from the module."""
-    return t.detach().to(device="cpu", dtype=torch.float32, copy=True).numpy()
+def _numpy32(t: Tensor, copy: bool = True) -> np.ndarray:
+    """A float32 numpy copy of ``t``, on the CPU, detached from the module (``copy=False``:
+    ``t``'s own memory when it is a float32 CPU tensor made for this call, such as a
+    normalised item table: at millions of items a copy costs gigabytes)."""
+    return t.detach().to(device="cpu", dtype=torch.float32, copy=copy).numpy()

@@ -1,5 +1,6 @@
 """The op builder the export writes its graph with: :meth:`GraphBuilder.op` appends one
-:mod:`onnx` node, :meth:`GraphBuilder.const` one initializer, and each returns the name
+:mod:`onnx` node, :meth:`GraphBuilder.const` one initializer (a reference into the data
+file for a large one, :mod:`~sessionrec.onnx_export.external`), and each returns the name
 of what it made, so a graph reads as nested calls."""
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from typing import Any
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
+
+from sessionrec.onnx_export.external import ExternalData
 
 __all__ = ["GraphBuilder"]
 
@@ -20,12 +23,17 @@ class GraphBuilder:
     builds the same graph, name for name. Small unnamed constants with equal dtype,
     shape and bytes are one initializer.
 
+    Args:
+        external: the data file that named constants of its ``min_bytes`` and more
+            (numbers, not strings) go to; ``None``: every constant is in the graph.
+
     Attributes:
         nodes: the nodes, in the order they were added (a topological order).
         initializers: the constants, in the order they were added.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, external: ExternalData | None = None) -> None:
+        self.external = external
         self.nodes: list[onnx.NodeProto] = []
         self.initializers: list[onnx.TensorProto] = []
         self._names: set[str] = set()
@@ -42,12 +50,14 @@ class GraphBuilder:
         """An initializer; small unnamed constants are shared.
 
         ``value`` is anything :func:`numpy.asarray` takes (float64 is stored as float32;
-        an object array holds strings); ``name`` names a large constant (an item table),
+        an object array holds strings; a view, such as a transposed table, is not copied
+        when it goes to the data file); ``name`` names a large constant (an item table),
         which is never shared.
         """
         array = np.asarray(value, dtype=dtype)
         if array.dtype == np.float64:
             array = array.astype(np.float32)
+        named = name is not None
         if name is None:
             key = (array.dtype.str, array.tobytes(), array.shape)
             if array.dtype != object and key in self._consts:
@@ -57,7 +67,14 @@ class GraphBuilder:
                 self._consts[key] = name
         else:
             name = self._fresh(name)
-        if array.dtype == object:  # strings
+        if (
+            named
+            and self.external is not None
+            and array.dtype != object
+            and array.nbytes >= self.external.min_bytes
+        ):
+            tensor = self.external.tensor(name, array)
+        elif array.dtype == object:  # strings
             tensor = helper.make_tensor(
                 name, TensorProto.STRING, array.shape, [s.encode() for s in array.ravel()]
             )

@@ -16,6 +16,7 @@ import onnx
 
 from sessionrec.data.contract import DEFAULT_MAX_SESSION_LENGTH
 from sessionrec.errors import ConfigError
+from sessionrec.serving.files import CONTRACT, DATA_FORMAT, TWO_STAGE_FORMAT
 from sessionrec.version import __version__
 
 if TYPE_CHECKING:
@@ -23,18 +24,24 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CONTRACT",
+    "DATA_FORMAT",
     "DEFAULT_MAX_SESSION_LENGTH",
     "DEFAULT_OPSET",
     "IR_VERSION",
+    "INPUT_CANDIDATES",
     "INPUT_EXCLUDE",
     "INPUT_IDS",
     "INPUT_K",
+    "INPUT_SESSION_ITEMS",
+    "INPUT_SESSION_VECTOR",
     "ML_OPSET",
     "OUTPUT_FALLBACK",
     "OUTPUT_IDS",
     "OUTPUT_SCORES",
+    "OUTPUT_UNKNOWN",
     "PAD_INT",
     "PAD_STR",
+    "TWO_STAGE_FORMAT",
     "ItemTableDtype",
     "file_metadata",
     "onnx_metadata",
@@ -42,12 +49,20 @@ __all__ = [
     "set_metadata",
 ]
 
-CONTRACT = "sessionrec.onnx/1"
+# CONTRACT ("sessionrec.onnx/2"), DATA_FORMAT and TWO_STAGE_FORMAT are the serving side's
+# (sessionrec.serving.files): one definition for the writer and the readers
 DEFAULT_OPSET = 18  # ScatterElements with reduction="min"/"max" needs 18
 ML_OPSET = 3  # ai.onnx.ml: LabelEncoder with int64 and string keys
 IR_VERSION = 8  # the IR of opset 18: loadable by onnxruntime >= 1.14
 INPUT_IDS, INPUT_K, INPUT_EXCLUDE = "item_ids", "k", "exclude_seen"
 OUTPUT_IDS, OUTPUT_SCORES, OUTPUT_FALLBACK = "top_ids", "top_scores", "fallback"
+# added in sessionrec 0.2.0 (contract sessionrec.onnx/2; some /1 files of 0.2.0
+# development versions have it too)
+OUTPUT_UNKNOWN = "unknown_clicks"
+# the two-stage graphs (sessionrec.onnx_export.stages): the session graph's outputs are
+# the re-scoring graph's inputs
+INPUT_SESSION_VECTOR, INPUT_SESSION_ITEMS = "session_vector", "session_items"
+INPUT_CANDIDATES = "candidates"
 PAD_INT, PAD_STR = -1, ""
 
 ItemTableDtype = Literal["fp32", "fp16", "int8"]

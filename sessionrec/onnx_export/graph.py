@@ -5,8 +5,9 @@ nothing else (the contract, with examples, is ``export/README.md``). One functio
 builds each step (``B`` sessions of ``L`` clicks; ``N`` items of dimension ``d``):
 
 1. :func:`_item_indices`: raw ids -> item indices with an ``ai.onnx.ml``
-   ``LabelEncoder``; ids that are not in the vocabulary (and the padding id: ``-1`` for
-   int64 ids, ``""`` for string ids) map to ``-1`` and are dropped;
+   ``LabelEncoder``; ids that are not in the vocabulary map to ``-1``, the padding id
+   (``-1`` for int64 ids, ``""`` for string ids) to ``-2``: both are dropped, and the
+   output ``unknown_clicks [B]`` counts the ``-1`` of each row;
 2. :func:`_right_aligned_clicks`: every row is compacted and **right-aligned**: its known
    clicks keep their order and the last ``max_session_length`` of them fill the last
    columns of a ``[B, W]`` index matrix, ``W = min(L, max_session_length)`` (longer
@@ -53,15 +54,21 @@ builds each step (``B`` sessions of ``L`` clicks; ``N`` items of dimension ``d``
 
 The graph is built op by op with :mod:`onnx.helper`
 (:class:`~sessionrec.onnx_export.builder.GraphBuilder`; no tracing: every op is chosen
-for the latency of one session per call) from the model's
+for the latency of one session per call; one function per step in
+:mod:`sessionrec.onnx_export.steps`) from the model's
 :meth:`~sessionrec.nn.srgnn.SRGNN.inference_weights` and its config; the file is written
 by :func:`sessionrec.onnx_export.file.export_onnx`, which checks and optimises it.
 
 Item tables:
 
-- ``fp32``: the reference;
+- ``fp32``: the reference; stored ``[N, d]`` and scored with ``Gemm`` (``transB``), whose
+  packed table is the one ``MatMul`` of the ``[d, N]`` table made (same scores, bit for
+  bit, and the same speed);
 - ``fp16``: half the file size; converted to fp32 once when the session loads (onnxruntime
-  folds the ``Cast``), so the speed is that of ``fp32``;
+  folds the ``Cast``), so the speed is that of ``fp32``. onnxruntime folds constants of
+  at most 1 GiB (``optimization.constant_folding_max_output_size_in_bytes``): a larger
+  fp32 table would be converted on every call, so the export refuses fp16 there
+  (:data:`FP16_MAX_TABLE_BYTES`);
 - ``int8``: a quarter of the file size and of the memory read per call; each item row is
   quantised symmetrically with its own scale (``e_j ~ s_j q_j``), the session vector per
   call with one scale per session, and scores are computed with ``MatMulInteger``.
@@ -69,14 +76,16 @@ Item tables:
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
-from sessionrec.errors import ArtifactError, ConfigError
+from sessionrec.errors import ArtifactError, ConfigError, NonFiniteError
+from sessionrec.onnx_export import steps
 from sessionrec.onnx_export.builder import GraphBuilder
 from sessionrec.onnx_export.contract import (
     CONTRACT,
@@ -89,6 +98,7 @@ from sessionrec.onnx_export.contract import (
     OUTPUT_FALLBACK,
     OUTPUT_IDS,
     OUTPUT_SCORES,
+    OUTPUT_UNKNOWN,
     PAD_INT,
     PAD_STR,
     ItemTableDtype,
@@ -96,34 +106,72 @@ from sessionrec.onnx_export.contract import (
     resolve_max_session_length,
     set_metadata,
 )
+from sessionrec.onnx_export.external import ExternalData
 from sessionrec.version import __version__
 
 if TYPE_CHECKING:
     from sessionrec.data.vocab import ItemVocab
-    from sessionrec.nn.gated_session_conv import GatedConvWeights
     from sessionrec.nn.srgnn import SRGNNConfig, SRGNNWeights
     from sessionrec.train import TrainedModel
 
-__all__ = ["build_onnx_model"]
+__all__ = [
+    "FP16_MAX_TABLE_BYTES",
+    "ExportInputs",
+    "build_onnx_model",
+    "export_inputs",
+    "model_proto",
+]
 
-_INT64_MAX = np.iinfo(np.int64).max
-_I64 = np.int64
-_F32 = np.float32
+#: The largest item table (bytes in fp32) an fp16 export may have: onnxruntime folds the
+#: ``Cast`` of a constant only when its output is at most 1 GiB
+#: (``optimization.constant_folding_max_output_size_in_bytes``); a larger one would be
+#: converted on every call.
+FP16_MAX_TABLE_BYTES = 2**30
 
 
-def build_onnx_model(
+@dataclass(frozen=True)
+class ExportInputs:
+    """What the graphs of one export are built from, checked and read once (the item
+    table is a 4 N d byte array: the exact graph and the two-stage graphs share it).
+
+    Attributes:
+        trained: the model (:class:`sessionrec.train.TrainedModel`).
+        cfg: its :class:`~sessionrec.nn.srgnn.SRGNNConfig`.
+        vocab: its item vocabulary.
+        weights: ``model.inference_weights()``.
+        popularity: ``[N]`` float32, each item's share of the training clicks.
+        max_len: the last clicks of a session the graphs read.
+        dtype: the item table's dtype in the file.
+        opset: the ONNX opset of the default domain.
+    """
+
+    trained: TrainedModel
+    cfg: SRGNNConfig
+    vocab: ItemVocab
+    weights: SRGNNWeights
+    popularity: np.ndarray
+    max_len: int
+    dtype: ItemTableDtype
+    opset: int
+
+    def metadata(self) -> dict[str, str]:
+        """The file's ``metadata_props`` (:func:`~sessionrec.onnx_export.contract.file_metadata`)."""
+        return file_metadata(self.trained, self.opset, self.dtype, self.max_len)
+
+
+def export_inputs(
     trained: TrainedModel,
     *,
     opset: int = DEFAULT_OPSET,
     item_table_dtype: ItemTableDtype = "fp32",
     max_session_length: int | None = None,
-) -> onnx.ModelProto:
-    """The inference graph of ``trained`` (a :class:`sessionrec.train.TrainedModel`),
-    before onnxruntime's optimisation. See the module docstring for the computation.
+) -> ExportInputs:
+    """Check the export's arguments against ``trained`` and read its weights once.
 
-    The model is read through its public interface only: ``model.config``
-    (:class:`~sessionrec.nn.srgnn.SRGNNConfig`) and ``model.inference_weights()``
-    (:class:`~sessionrec.nn.srgnn.SRGNNWeights`).
+    Raises:
+        ConfigError: an argument out of range, the padding id in the vocabulary, or an
+            fp16 table above :data:`FP16_MAX_TABLE_BYTES`.
+        ArtifactError: the model's parts disagree (vocabulary, click counts).
     """
     if opset < DEFAULT_OPSET:
         raise ConfigError(
@@ -143,13 +191,13 @@ def build_onnx_model(
         raise ArtifactError(
             f"vocabulary has {len(vocab)} items, the model {n}", options=("export_onnx.model",)
         )
+    _check_fp16_size(item_table_dtype, n, cfg.dim)
     pad = PAD_INT if vocab.kind == "int" else PAD_STR
     if pad in vocab:
         raise ConfigError(
             f"item id {pad!r} is in the vocabulary, but the ONNX contract reserves it as "
             "the padding id; map it to another id before training"
         )
-    w = trained.model.inference_weights()
     counts = np.asarray(trained.item_counts, dtype=np.float64)
     if counts.shape != (n,):
         raise ArtifactError(
@@ -158,392 +206,88 @@ def build_onnx_model(
         )
     total = counts.sum()
     popularity = (counts / total if total > 0 else counts).astype(np.float32)
-
-    g = GraphBuilder()
-    raw_index = _item_indices(g, vocab)  # 1
-    clicks = _right_aligned_clicks(g, raw_index, max_len)  # 2
-    h, table = _item_rows(g, w.item_table, clicks.x_safe, item_table_dtype)  # 3
-    a_in, a_out = _session_graph(g, clicks, cfg.edge_weights)  # 4
-    h = _gated_propagation(g, h, a_in, a_out, w.conv, cfg.steps)  # 5
-    s_h = _readout(g, h, clicks, w, cfg, max_len)  # 6
-    scores = _scores(g, s_h, table)  # 7
-    scores = _new_item_offset_and_repeat_bonus(g, scores, clicks, w.cold_mask, cfg)  # 8
-    scores = _exclude_seen(g, scores, clicks)  # 9
-    top_index = _top_k_or_popular(g, scores, clicks.fallback, popularity)  # 10
-    _ids_back(g, top_index, vocab)  # 11
-
-    onnx_model = _model_proto(g, vocab.kind, opset)
-    set_metadata(onnx_model, file_metadata(trained, opset, item_table_dtype, max_len))
-    return onnx_model
+    weights = trained.model.inference_weights()
+    _check_finite(weights)
+    return ExportInputs(trained, cfg, vocab, weights, popularity, max_len, item_table_dtype, opset)
 
 
-@dataclass(frozen=True)
-class _Clicks:
-    """The right-aligned clicks (step 2), as names of the graph's tensors."""
+def _check_finite(weights: Any, path: str = "") -> None:
+    """Refuse weights that are not finite: a file of NaN scores would serve nonsense.
 
-    x: str  # [B, W] int64 item index, -1 at empty columns
-    x_safe: str  # [B, W] x with -1 -> 0: empty columns read item 0 and are masked out
-    mask: str  # [B, W] bool, True at a click
-    mask_f: str  # [B, W] float, 1.0 at a click
-    width: str  # [1] int64, W
-    fallback: str  # [B] bool, the output: no known click
-
-
-@dataclass(frozen=True)
-class _ItemTable:
-    """The item table in the graph (step 3), as the scores (step 7) read it."""
-
-    dtype: ItemTableDtype
-    table_t: str  # [d, N]: float (fp32; fp16 cast once at load) or int8
-    row_scale: str | None  # int8: [N] float, e_j ~ row_scale[j] * table_t[:, j]
-
-
-def _item_indices(g: GraphBuilder, vocab: ItemVocab) -> str:
-    """Step 1: raw ids -> item indices ``[B, L]``, unknown and padding ids -> -1."""
-    n = len(vocab)
-    if vocab.kind == "int":
-        encoder_keys = {"keys_int64s": vocab.ids.tolist()}
-    else:
-        encoder_keys = {"keys_strings": [s.encode() for s in vocab.ids.tolist()]}
-    return g.op(
-        "LabelEncoder",
-        INPUT_IDS,
-        name="item_index",
-        domain="ai.onnx.ml",
-        values_int64s=list(range(n)),
-        default_int64=-1,
-        **encoder_keys,
-    )  # [B, L]
-
-
-def _right_aligned_clicks(g: GraphBuilder, raw_index: str, max_len: int) -> _Clicks:
-    """Step 2: compact and right-align the known clicks of ``raw_index [B, L]``, keep the
-    last ``W = max(min(L, max_len), 1)`` of them: ``x [B, W]``, -1 where a row has fewer.
-
-    A known click of rank ``r`` (1-based) among a row's ``n`` known clicks goes to column
-    ``W - 1 - (n - r)``; the others to a spare column ``W``, sliced off.
+    Raises:
+        NonFiniteError: naming the first array that holds NaN or infinity.
     """
-    c = g.const
-    # the graph's first constants, shared by every later step: [1] (also axis 1), [0]
-    one, zero = c([1], dtype=_I64), c([0], dtype=_I64)
-    axis1 = one
-    length = g.op("Shape", raw_index, start=1, end=2)  # [1] = L
-    width = g.op("Max", g.op("Min", length, c([max_len], dtype=_I64)), one)  # [1] = W
-    known = g.op("GreaterOrEqual", raw_index, c(0, dtype=_I64))  # [B, L]
-    known_i = g.op("Cast", known, to=TensorProto.INT64)
-    rank = g.op("CumSum", known_i, c(1, dtype=_I64))  # [B, L] 1-based rank of a known click
-    n_known = g.op("ReduceSum", known_i, axis1, keepdims=1)  # [B, 1]
-    from_end = g.op("Sub", n_known, rank)  # [B, L] 0 for the last known click
-    keep = g.op("And", known, g.op("Less", from_end, width))
-    column = g.op("Sub", g.op("Sub", width, one), from_end)
-    target = g.op("Where", keep, column, width)  # dropped clicks go to a spare column W
-    batch = g.op("Shape", raw_index, start=0, end=1)  # [1] = B
-    grid_shape = g.op("Concat", batch, g.op("Add", width, one), axis=0)
-    empty = g.op("Expand", c(-1, dtype=_I64), grid_shape)  # [B, W + 1]
-    grid = g.op("ScatterElements", empty, target, raw_index, axis=1, reduction="max")
-    x = g.op("Slice", grid, zero, width, axis1, name="x")  # [B, W] item index or -1
-    mask = g.op("GreaterOrEqual", x, c(0, dtype=_I64))  # [B, W]
-    mask_f = g.op("Cast", mask, to=TensorProto.FLOAT)
-    fallback = g.op(
-        "Equal", g.op("Squeeze", n_known, axis1), c(0, dtype=_I64), out_name=OUTPUT_FALLBACK
-    )  # [B]
-    x_safe = g.op("Max", x, c(0, dtype=_I64))  # pads read item 0; masked out below
-    return _Clicks(x, x_safe, mask, mask_f, width, fallback)
+    for f in dataclasses.fields(weights):
+        value = getattr(weights, f.name)
+        name = f"{path}{f.name}"
+        if dataclasses.is_dataclass(value):
+            _check_finite(value, f"{name}.")
+        elif isinstance(value, np.ndarray) and value.dtype.kind == "f":
+            if not np.isfinite(value).all():
+                bad = int((~np.isfinite(value)).sum())
+                raise NonFiniteError(
+                    f"the model's {name} holds {bad:,} NaN or infinite value(s) of "
+                    f"{value.size:,}: a diverged training run; train it again (nothing was "
+                    "exported)"
+                )
 
 
-def _quantize_rows(table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Symmetric per-row int8: ``table[j] ~ scale[j] * q[j]``, ``|q| <= 127``."""
-    peak = np.abs(table).max(axis=1)
-    scale = np.where(peak > 0, peak / 127.0, 1.0).astype(np.float32)
-    q = np.clip(np.rint(table / scale[:, None]), -127, 127).astype(np.int8)
-    return q, scale
-
-
-def _item_rows(
-    g: GraphBuilder, table: np.ndarray, x_safe: str, dtype: ItemTableDtype
-) -> tuple[str, _ItemTable]:
-    """Step 3: the item table ``[N, d]`` as a ``dtype`` constant (stored transposed,
-    ``[d, N]``, for the scores), and ``h [B, W, d]``, the embeddings of the click
-    positions: ``h[b, i] = e_{x[b, i]}`` (``s_j q_j`` under int8)."""
-    c = g.const
-    if dtype == "int8":
-        q_table, row_scale = _quantize_rows(table)
-        table_t = c(np.ascontiguousarray(q_table.T), "item_table_int8_t")  # [d, N]
-        scale = c(row_scale, "item_scale")  # [N]
-        rows = g.op("Cast", g.op("Gather", table_t, x_safe, axis=1), to=TensorProto.FLOAT)
-        h = g.op(
-            "Mul",
-            g.op("Transpose", rows, perm=[1, 2, 0]),
-            g.op("Unsqueeze", g.op("Gather", scale, x_safe), c([2], dtype=_I64)),
+def _check_fp16_size(dtype: str, n_items: int, dim: int) -> None:
+    fp32_bytes = 4 * n_items * dim
+    if dtype == "fp16" and fp32_bytes > FP16_MAX_TABLE_BYTES:
+        raise ConfigError(
+            f"item_table_dtype='fp16' with {n_items:,} items of dimension {dim}: the table "
+            f"is {fp32_bytes / 2**30:.2f} GiB in fp32, and onnxruntime converts an fp16 "
+            f"constant once at load only up to {FP16_MAX_TABLE_BYTES / 2**30:.0f} GiB: this "
+            "file would convert the whole table on every call (several times slower than "
+            "fp32). Export with item_table_dtype 'fp32' (the table goes to a data file "
+            "beside the model) or 'int8' (a quarter of the size, the fastest exact scoring)",
+            options=("export_onnx.item_table_dtype",),
         )
-        return h, _ItemTable(dtype, table_t, scale)
-    if dtype == "fp16":
-        table_t = g.op(
-            "Cast",
-            c(np.ascontiguousarray(table.T).astype(np.float16), "item_table_fp16_t"),
-            to=TensorProto.FLOAT,
+
+
+def build_onnx_model(
+    trained: TrainedModel | ExportInputs,
+    *,
+    opset: int = DEFAULT_OPSET,
+    item_table_dtype: ItemTableDtype = "fp32",
+    max_session_length: int | None = None,
+    external: ExternalData | None = None,
+) -> onnx.ModelProto:
+    """The inference graph of ``trained`` (a :class:`sessionrec.train.TrainedModel`, or
+    its :func:`export_inputs`, which then decide the other arguments), before
+    onnxruntime's optimisation. See the module docstring for the computation.
+
+    The model is read through its public interface only: ``model.config``
+    (:class:`~sessionrec.nn.srgnn.SRGNNConfig`) and ``model.inference_weights()``
+    (:class:`~sessionrec.nn.srgnn.SRGNNWeights`).
+
+    Args:
+        external: the data file the large constants go to (``None``: all in the graph).
+    """
+    x = trained
+    if not isinstance(x, ExportInputs):
+        x = export_inputs(
+            x,
+            opset=opset,
+            item_table_dtype=item_table_dtype,
+            max_session_length=max_session_length,
         )
-    else:
-        table_t = c(np.ascontiguousarray(table.T), "item_table_t")  # [d, N]
-    h = g.op("Transpose", g.op("Gather", table_t, x_safe, axis=1), perm=[1, 2, 0])
-    return h, _ItemTable(dtype, table_t, None)  # h: [B, W, d]
+    w, cfg = x.weights, x.cfg
+    g = GraphBuilder(external)
+    raw_index = steps.item_indices(g, x.vocab)  # 1
+    clicks = steps.right_aligned_clicks(g, raw_index, x.max_len)  # 2
+    h, table = steps.item_rows(g, w.item_table, clicks.x_safe, x.dtype)  # 3
+    a_in, a_out = steps.session_graph(g, clicks, cfg.edge_weights)  # 4
+    h = steps.gated_propagation(g, h, a_in, a_out, w.conv, cfg.steps)  # 5
+    s_h = steps.readout(g, h, clicks, w, cfg, x.max_len)  # 6
+    scores = steps.catalog_scores(g, s_h, table)  # 7
+    scores = steps.new_item_offset_and_repeat_bonus(g, scores, clicks, w.cold_mask, cfg)  # 8
+    scores = steps.exclude_seen(g, scores, clicks)  # 9
+    top_index = steps.top_k_or_popular(g, scores, clicks.fallback, x.popularity)  # 10
+    steps.ids_back(g, top_index, x.vocab)  # 11
 
-
-def _session_graph(g: GraphBuilder, clicks: _Clicks, edge_weights: str) -> tuple[str, str]:
-    r"""Step 4: the session graph as dense ``[B, W, W]`` connection matrices
-    ``(a_in, a_out)`` over click positions (module docstring, step 4):
-
-    .. math::
-
-        C = P_{:-1}^\top P_{1:} \qquad
-        A^{in}_{ij} = \frac{f_j A_{ji}}{\sum_u f_u A_{ui}} \qquad
-        A^{out}_{ij} = \frac{f_j A_{ij}}{\sum_v f_v A_{iv}}
-
-    with ``A = min(C, 1)`` for ``edge_weights="binary"``, ``A = C`` for ``"count"``.
-    """
-    c = g.const
-    x, mask, width = clicks.x, clicks.mask, clicks.width
-    one, zero = c([1], dtype=_I64), c([0], dtype=_I64)
-    axis1 = one
-    same = g.op("Equal", g.op("Unsqueeze", x, c([2], dtype=_I64)), g.op("Unsqueeze", x, axis1))
-    same = g.op("And", same, g.op("Unsqueeze", mask, c([2], dtype=_I64)))  # P, pads excluded
-    same_f = g.op("Cast", same, to=TensorProto.FLOAT)  # [B, W, W]
-    before = g.op("Slice", same_f, zero, c([-1], dtype=_I64), axis1)  # P[:-1]
-    after = g.op("Slice", same_f, one, c([_INT64_MAX], dtype=_I64), axis1)  # P[1:]
-    transitions = g.op("MatMul", g.op("Transpose", before, perm=[0, 2, 1]), after)  # C
-    adjacency = (
-        g.op("Min", transitions, c(1.0, dtype=_F32)) if edge_weights == "binary" else transitions
-    )
-    positions = g.op("Range", c(0, dtype=_I64), g.op("Squeeze", width), c(1, dtype=_I64))  # [W]
-    first_of_item = g.op("ArgMax", same_f, axis=1, keepdims=0)  # [B, W]
-    is_first = g.op("And", g.op("Equal", first_of_item, positions), mask)
-    first_row = g.op("Unsqueeze", g.op("Cast", is_first, to=TensorProto.FLOAT), axis1)  # [B,1,W]
-    a_out = _row_normalised(g, adjacency, first_row, "a_out")  # [B, W, W]
-    a_in = _row_normalised(g, g.op("Transpose", adjacency, perm=[0, 2, 1]), first_row, "a_in")
-    return a_in, a_out
-
-
-def _row_normalised(g: GraphBuilder, m: str, first_row: str, name: str) -> str:
-    """``m [B, W, W]`` with its columns weighted by ``f`` (``first_row [B, 1, W]``) and
-    its rows divided by their sums (rows summing to 0 are left at 0)."""
-    m = g.op("Mul", m, first_row)
-    degree = g.op("ReduceSum", m, g.const([2], dtype=_I64), keepdims=1)  # [B, W, 1]
-    return g.op("Div", m, g.op("Max", degree, g.const(1.0, dtype=_F32)), name=name)
-
-
-def _gated_propagation(
-    g: GraphBuilder, h: str, a_in: str, a_out: str, w: GatedConvWeights, steps: int
-) -> str:
-    r"""Step 5: ``steps`` rounds of gated propagation (GRUCell, gates r, z, n as in
-    torch) of ``h [B, W, d]``, in the equations of
-    :class:`~sessionrec.nn.gated_session_conv.GatedSessionGraphConv`:
-
-    .. math::
-
-        \mathbf{a} = [A^{in} (\mathbf{h} W_{in}^\top + b_{in}) + b'_{in} ;
-                      A^{out} (\mathbf{h} W_{out}^\top + b_{out}) + b'_{out}]
-        \qquad \mathbf{h} \leftarrow \mathrm{GRUCell}(\mathbf{a}, \mathbf{h})
-
-    Returns the node states of the click positions, ``[B, W, d]``.
-    """
-    c = g.const
-    d = w.w_in.shape[0]
-    # one product of h with [W_in^T | W_out^T | W_hh^T]: [d, 5d]
-    w_h = np.concatenate([w.w_in.T, w.w_out.T, w.w_hh.T], axis=1)
-    b_h = np.concatenate([w.b_in, w.b_out, w.b_hh])
-    w_h_name, b_h_name = c(w_h, "gnn_w_h"), c(b_h, "gnn_b_h")
-    w_ih, b_ih = c(np.ascontiguousarray(w.w_ih.T), "gru_w_ih"), c(w.b_ih, "gru_b_ih")
-    b_agg = c(np.concatenate([w.bias_in, w.bias_out]), "gnn_bias_agg")
-    split_d = c([d, d, 3 * d], dtype=_I64)
-    split_gates = c([2 * d, d], dtype=_I64)
-    for _ in range(steps):
-        h_lin = g.op("Add", g.op("MatMul", h, w_h_name), b_h_name)  # [B, W, 5d]
-        h_in, h_out, gate_h = g.op("Split", h_lin, split_d, axis=2, outputs=3)
-        agg = g.op("Concat", g.op("MatMul", a_in, h_in), g.op("MatMul", a_out, h_out), axis=2)
-        gate_i = g.op("Add", g.op("MatMul", g.op("Add", agg, b_agg), w_ih), b_ih)  # [B, W, 3d]
-        i_rz, i_n = g.op("Split", gate_i, split_gates, axis=2, outputs=2)
-        h_rz, h_n = g.op("Split", gate_h, split_gates, axis=2, outputs=2)
-        r, z = g.op(
-            "Split", g.op("Sigmoid", g.op("Add", i_rz, h_rz)), axis=2, outputs=2, num_outputs=2
-        )
-        cand = g.op("Tanh", g.op("Add", i_n, g.op("Mul", r, h_n)))
-        h = g.op("Add", cand, g.op("Mul", z, g.op("Sub", h, cand)))  # (1 - z) n + z h
-    return h
-
-
-def _readout(
-    g: GraphBuilder, h: str, clicks: _Clicks, w: SRGNNWeights, cfg: SRGNNConfig, max_len: int
-) -> str:
-    r"""Step 6: the attention readout of the node states ``h [B, W, d]``, the session
-    embedding ``s_h [B, d]`` (of :class:`~sessionrec.nn.srgnn.SRGNN`):
-
-    .. math::
-
-        \alpha_i = \mathbf{q}^\top \sigma(\mathbf{W}_1 \mathbf{v}_n + \mathbf{c}
-                   + \mathbf{W}_2 \mathbf{v}_i + \mathbf{b}_2 [+ \mathbf{p}_i]) \qquad
-        \mathbf{s}_g = \sum_i \alpha_i \mathbf{v}_i \qquad
-        \mathbf{s}_h = \mathbf{W}_3 [\mathbf{s}_g ; \mathbf{v}_n] + \mathbf{b}_3
-
-    (:math:`\alpha_i = 0` at empty columns), then under NISER
-    :math:`\sigma \mathbf{s}_h / \lVert \mathbf{s}_h \rVert` (``temperature`` scales
-    the session vector rather than the ``[B, N]`` scores).
-    """
-    c = g.const
-    one, zero = c([1], dtype=_I64), c([0], dtype=_I64)
-    axis1 = one
-    # -- alpha_i = q^T sigmoid(W_1 v_n + c + W_2 v_i + b_2 [+ p_i]) ----------------------
-    w_att = c(np.concatenate([w.w_2.T, w.w_1.T], axis=1), "readout_w")  # [d, 2d]
-    keys_last = g.op("MatMul", h, w_att)  # [B, W, 2d]
-    keys, last_proj = g.op("Split", keys_last, axis=2, outputs=2, num_outputs=2)
-    last_proj = g.op("Slice", last_proj, c([-1], dtype=_I64), c([_INT64_MAX], dtype=_I64), axis1)
-    key_bias = w.b_2 + w.c  # [d]
-    if w.position is not None:
-        # right-aligned rows: column W-1-t is t clicks before the last one; the constant
-        # holds the reversed position rows of a full-width row, sliced to the last W
-        max_pos = w.position.shape[0]
-        reverse = np.minimum(np.arange(max_len - 1, -1, -1), max_pos - 1)
-        by_column = c(w.position[reverse] + key_bias, "readout_position_bias")  # [L_max, d]
-        key_bias_name = g.op(
-            "Slice",
-            by_column,
-            g.op("Sub", c([max_len], dtype=_I64), clicks.width),
-            c([max_len], dtype=_I64),
-            zero,
-        )  # [W, d]
-    else:
-        key_bias_name = c(key_bias, "readout_bias")
-    attention = g.op("Sigmoid", g.op("Add", g.op("Add", keys, last_proj), key_bias_name))
-    alpha = g.op("MatMul", attention, c(np.ascontiguousarray(w.q[:, None]), "readout_q"))
-    alpha = g.op("Mul", alpha, g.op("Unsqueeze", clicks.mask_f, c([2], dtype=_I64)))  # [B,W,1]
-    s_g = g.op("MatMul", g.op("Transpose", alpha, perm=[0, 2, 1]), h)  # [B, 1, d]
-    last = g.op("Slice", h, c([-1], dtype=_I64), c([_INT64_MAX], dtype=_I64), axis1)  # [B,1,d]
-    s_h = g.op(
-        "Add",
-        g.op(
-            "MatMul",
-            g.op("Concat", s_g, last, axis=2),
-            c(np.ascontiguousarray(w.w_3.T), "readout_w_out"),
-        ),
-        c(w.b_3, "readout_b_out"),
-    )
-    s_h = g.op("Squeeze", s_h, axis1, name="session_embedding")  # [B, d]
-    if cfg.normalize:
-        norm = g.op("ReduceL2", s_h, axis1, keepdims=1)  # [B, 1]
-        factor = g.op(
-            "Div",
-            c(float(cfg.temperature), dtype=_F32),
-            g.op("Max", norm, c(1e-12, dtype=_F32)),
-        )
-        s_h = g.op("Mul", s_h, factor)  # sigma * s_h / ||s_h||
-    return s_h
-
-
-def _scores(g: GraphBuilder, s_h: str, table: _ItemTable) -> str:
-    """Step 7: scores over the whole catalog, ``s_h @ table_t``: ``[B, N]``.
-
-    int8: the session vector is quantised per call with one scale per session,
-    ``s_h ~ s_b (u - 128)`` with ``u`` uint8, so ``score_bj ~ s_b s_j (u_b . q_j)``
-    (``MatMulInteger``).
-    """
-    c = g.const
-    if table.row_scale is None:
-        return g.op("MatMul", s_h, table.table_t)
-    axis1 = c([1], dtype=_I64)
-    peak = g.op("ReduceMax", g.op("Abs", s_h), axis1, keepdims=1)  # [B, 1]
-    s_scale = g.op("Div", g.op("Max", peak, c(1e-30, dtype=_F32)), c(127.0, dtype=_F32))
-    # uint8 with zero point 128: onnxruntime's fast kernels are u8 x s8
-    q_s = g.op(
-        "Cast",
-        g.op("Add", g.op("Round", g.op("Div", s_h, s_scale)), c(128.0, dtype=_F32)),
-        to=TensorProto.UINT8,
-    )
-    dots = g.op("MatMulInteger", q_s, table.table_t, c(np.uint8(128)))
-    dots = g.op("Cast", dots, to=TensorProto.FLOAT)
-    return g.op("Mul", g.op("Mul", dots, table.row_scale), s_scale)  # [B, N]
-
-
-def _new_item_offset_and_repeat_bonus(
-    g: GraphBuilder,
-    scores: str,
-    clicks: _Clicks,
-    cold_mask: np.ndarray | None,
-    cfg: SRGNNConfig,
-) -> str:
-    r"""Step 8: the evaluation-time terms of
-    :meth:`~sessionrec.nn.srgnn.SRGNN.adjust` on ``scores [B, N]``:
-    :math:`z_{bj} + b\,[j \text{ new}] + \beta\,[j \in S_b]` (``new_item_offset`` ``b``
-    at a content model's items without training clicks, then ``repeat_bonus``
-    :math:`\beta` at the session's items, once each)."""
-    c = g.const
-    # -- new-item offset: + b at the items without training clicks ---------------------
-    if cfg.new_item_offset != 0.0 and cold_mask is not None:
-        offset = (cold_mask * cfg.new_item_offset).astype(np.float32)
-        scores = g.op("Add", scores, c(offset, "new_item_offset"))  # [B, N] + [N]
-
-    # -- repeat bonus: + beta at the session's items, once each (max of the same
-    # value for an item clicked twice; pads give -inf, which max ignores) -------------
-    if cfg.repeat_bonus != 0.0:
-        boosted = g.op(
-            "Add",
-            g.op("GatherElements", scores, clicks.x_safe, axis=1),
-            c(float(cfg.repeat_bonus), dtype=_F32),
-        )  # [B, W]
-        boosted = g.op("Where", clicks.mask, boosted, c(-np.inf, dtype=_F32))
-        scores = g.op("ScatterElements", scores, clicks.x_safe, boosted, axis=1, reduction="max")
-    return scores
-
-
-def _exclude_seen(g: GraphBuilder, scores: str, clicks: _Clicks) -> str:
-    """Step 9: where the input ``exclude_seen`` is true, the session's items score
-    ``-inf``: ``min(score, -inf)`` at their indices (``min(score, +inf)`` otherwise).
-    ``[B, N]``."""
-    c = g.const
-    hide = g.op("And", clicks.mask, INPUT_EXCLUDE)  # [B, W]
-    updates = g.op("Where", hide, c(-np.inf, dtype=_F32), c(np.inf, dtype=_F32))
-    return g.op("ScatterElements", scores, clicks.x_safe, updates, axis=1, reduction="min")
-
-
-def _top_k_or_popular(g: GraphBuilder, scores: str, fallback: str, popularity: np.ndarray) -> str:
-    """Step 10: the top ``K`` of ``scores [B, N]`` (ties: lower index first), ``K`` the
-    input ``k`` clamped to ``[0, N]``; rows with ``fallback`` get the first ``K`` of the
-    static popularity ranking instead, scored with ``popularity`` (their share of the
-    training clicks), selected on ``[B, K]``, never on the ``[B, N]`` scores.
-
-    Writes the output ``top_scores [B, K]``; returns the item indices ``[B, K]``.
-    """
-    c = g.const
-    n = len(popularity)
-    zero, axis1 = c([0], dtype=_I64), c([1], dtype=_I64)
-    # -- top k (ties: lower index first), clamped to [0, N] ---------------------------
-    k = g.op("Min", g.op("Max", INPUT_K, zero), c([n], dtype=_I64))  # [1]
-    model_scores, model_index = g.op(
-        "TopK", scores, k, axis=1, largest=1, sorted=1, outputs=2, name="top"
-    )  # [B, K]
-
-    # -- popularity fallback for sessions without a known item --------------------------
-    pop_order = np.lexsort((np.arange(n), -popularity))  # most clicked first, ties by index
-    fallback_col = g.op("Unsqueeze", fallback, axis1)  # [B, 1]
-    pop_index = g.op("Unsqueeze", g.op("Slice", c(pop_order, "popularity_order"), zero, k), zero)
-    pop_scores = g.op(
-        "Unsqueeze", g.op("Slice", c(popularity[pop_order], "popularity_sorted"), zero, k), zero
-    )  # [1, K]
-    top_index = g.op("Where", fallback_col, pop_index, model_index)
-    g.op("Where", fallback_col, pop_scores, model_scores, out_name=OUTPUT_SCORES)
-    return top_index
-
-
-def _ids_back(g: GraphBuilder, top_index: str, vocab: ItemVocab) -> str:
-    """Step 11: item indices ``[B, K]`` -> raw ids, the output ``top_ids [B, K]`` (a
-    ``Gather`` from the id table: the inverse of the LabelEncoder)."""
-    ids = vocab.ids if vocab.kind == "str" else vocab.ids.astype(np.int64)
-    ids_table = g.const(ids, "item_ids_table")
-    return g.op("Gather", ids_table, top_index, axis=0, out_name=OUTPUT_IDS)
-
-
-def _model_proto(g: GraphBuilder, id_kind: str, opset: int) -> onnx.ModelProto:
-    """The nodes and constants of ``g`` as a model with the contract's inputs and outputs
-    (``B`` = ``batch``, ``L`` = ``length``, ``K`` = ``top_k``)."""
-    id_type = TensorProto.INT64 if id_kind == "int" else TensorProto.STRING
+    id_type = TensorProto.INT64 if x.vocab.kind == "int" else TensorProto.STRING
     inputs = [
         helper.make_tensor_value_info(INPUT_IDS, id_type, ["batch", "length"]),
         helper.make_tensor_value_info(INPUT_K, TensorProto.INT64, [1]),
@@ -553,14 +297,30 @@ def _model_proto(g: GraphBuilder, id_kind: str, opset: int) -> onnx.ModelProto:
         helper.make_tensor_value_info(OUTPUT_IDS, id_type, ["batch", "top_k"]),
         helper.make_tensor_value_info(OUTPUT_SCORES, TensorProto.FLOAT, ["batch", "top_k"]),
         helper.make_tensor_value_info(OUTPUT_FALLBACK, TensorProto.BOOL, ["batch"]),
+        helper.make_tensor_value_info(OUTPUT_UNKNOWN, TensorProto.INT64, ["batch"]),
     ]
+    onnx_model = model_proto(g, inputs, outputs, x.opset, "sessionrec_srgnn", "next-item model")
+    set_metadata(onnx_model, x.metadata())
+    return onnx_model
+
+
+def model_proto(
+    g: GraphBuilder,
+    inputs: list[onnx.ValueInfoProto],
+    outputs: list[onnx.ValueInfoProto],
+    opset: int,
+    name: str,
+    what: str,
+) -> onnx.ModelProto:
+    """The nodes and constants of ``g`` as a model with ``inputs`` and ``outputs``
+    (``what`` it is goes into the graph's doc string)."""
     graph = helper.make_graph(
         g.nodes,
-        "sessionrec_srgnn",
+        name,
         inputs,
         outputs,
         g.initializers,
-        doc_string=f"sessionrec SR-GNN next-item model; contract {CONTRACT} (export/README.md)",
+        doc_string=f"sessionrec SR-GNN {what}; contract {CONTRACT} (export/README.md)",
     )
     return helper.make_model(
         graph,

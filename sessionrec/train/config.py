@@ -91,6 +91,20 @@ class TrainConfig:
         warm_lr_decay_first: with a warm start, the epochs before the first learning-rate
             decay (then every ``lr_decay_every``; ``None``: as without one): a warm run
             starts near a solution and needs fewer epochs at the full rate.
+        loss: ``"full"`` (cross-entropy over every item), ``"sampled"`` (a sampled
+            softmax with in-batch and shared sampled negatives and the logQ correction,
+            whose step cost does not grow with the catalog: :mod:`sessionrec.train.objective`)
+            or ``"auto"`` (sampled above
+            :data:`~sessionrec.train.objective.SAMPLED_SOFTMAX_MIN_ITEMS` items).
+        num_negatives: with the sampled softmax, the items drawn per step (:math:`K`).
+        negative_exponent: with the sampled softmax, :math:`\alpha` of the drawing
+            distribution :math:`q_c \propto (n_c + 1)^\alpha` (:math:`n_c` an item's
+            target count; 0: uniform, 1: popularity).
+        valid_samples: the validation samples that select the model: ``"all"``, a count
+            (a fixed random subset), or ``"auto"`` (all, unless ranking every item for
+            each would cost more than
+            :data:`~sessionrec.train.training_data.VALID_SCORE_BUDGET` scores: at millions
+            of items a subset; :func:`~sessionrec.train.training_data.valid_cap`).
 
     Raises:
         ConfigError: a value outside what is allowed, naming the field.
@@ -117,6 +131,10 @@ class TrainConfig:
     eval_batch_size: int = 500
     warm_shrink: float = 0.4
     warm_lr_decay_first: int | None = 2
+    loss: str = "auto"
+    num_negatives: int = 2048
+    negative_exponent: float = 0.5
+    valid_samples: int | str = "auto"
 
     def __post_init__(self) -> None:
         def bad(name: str, rule: str) -> ConfigError:
@@ -125,13 +143,27 @@ class TrainConfig:
                 options=(f"TrainConfig.{name}",),
             )
 
-        for name in ("epochs", "batch_size", "lr_decay_every", "patience", "eval_batch_size"):
+        for name in (
+            "epochs",
+            "batch_size",
+            "lr_decay_every",
+            "patience",
+            "eval_batch_size",
+            "num_negatives",
+        ):
             if getattr(self, name) < 1:
                 raise bad(name, ">= 1")
         for name in ("lr_decay_first", "warm_lr_decay_first"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise bad(name, ">= 1")
-        for name in ("lr", "lr_decay", "weight_decay", "label_smoothing", "min_improvement"):
+        for name in (
+            "lr",
+            "lr_decay",
+            "weight_decay",
+            "label_smoothing",
+            "min_improvement",
+            "negative_exponent",
+        ):
             if not math.isfinite(getattr(self, name)):
                 raise bad(name, "a finite number")
         if not 0.0 <= self.warm_shrink <= 1.0:
@@ -156,6 +188,16 @@ class TrainConfig:
             raise bad("device", "'cpu', 'cuda' or 'auto'")
         if not 0.0 <= self.label_smoothing < 1.0:
             raise bad("label_smoothing", "in [0, 1)")
+        if self.loss not in ("auto", "full", "sampled"):
+            raise bad("loss", "'auto', 'full' or 'sampled'")
+        if not 0.0 <= self.negative_exponent <= 1.0:
+            raise bad("negative_exponent", "in [0, 1]")
+        if self.valid_samples not in ("auto", "all") and not (
+            isinstance(self.valid_samples, int)
+            and not isinstance(self.valid_samples, bool)
+            and self.valid_samples >= 1
+        ):
+            raise bad("valid_samples", "'auto', 'all' or an integer >= 1")
         for name in _GRIDS:
             if not all(math.isfinite(v) for v in getattr(self, name)):
                 raise bad(name, "finite numbers")

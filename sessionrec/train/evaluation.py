@@ -28,13 +28,15 @@ from tqdm.auto import tqdm
 
 from sessionrec.data.contract import DEFAULT_MAX_SESSION_LENGTH
 from sessionrec.data.sessions import ChunkedSamples, Samples
-from sessionrec.errors import ConfigError
+from sessionrec.errors import ConfigError, NonFiniteError
 from sessionrec.evaluate.metrics import MetricAccumulator
 from sessionrec.graph import session_graph_batch
 from sessionrec.nn.srgnn import SRGNN
 
 __all__ = [
     "MIN_NEW_ITEM_TARGETS",
+    "SCORE_BLOCK_BYTES",
+    "BatchScores",
     "item_logits",
     "evaluation_batches",
     "evaluate_model",
@@ -66,6 +68,120 @@ def item_logits(
     return model.scores(s_h, table)
 
 
+#: The most scores (bytes) evaluation holds for one batch: beyond it the items are scored
+#: in chunks with a running top-k, so memory does not grow with the catalog.
+SCORE_BLOCK_BYTES = 256 * 2**20
+
+
+class BatchScores:
+    """The scores of a batch of sessions over every item, ranked in item blocks.
+
+    The session vectors are computed once; the scores ``[B, n_items]`` are made in blocks
+    of at most ``block_bytes`` (``[B, C]`` with ``C = block_bytes / (4 B)`` items), each
+    adjusted in place (new-item offset, repeat bonus) and merged into a running top-k
+    (ties: the lower item index first), so no block larger than the budget exists,
+    whatever the catalog. With the item table given and a catalog that fits in one block,
+    the scores are made as a whole (the same computation as a single ``[B, n_items]``
+    product). Without the table, the item vectors of each block are made when it is
+    scored (``SRGNN.item_block``), so the normalised ``[n_items, d]`` table never exists
+    either.
+
+    Args:
+        model: the network, in evaluation mode.
+        graph: the batch's session graphs.
+        table: ``[n_items, d]`` item table (``model.item_table()``, computed once), or
+            ``None`` to make it block by block.
+        bf16: score under bf16 autocast.
+        block_bytes: the budget of one block of scores.
+
+    Raises:
+        NonFiniteError: (by :meth:`top_k`) a score is NaN or infinite.
+    """
+
+    def __init__(
+        self,
+        model: SRGNN,
+        graph: Any,
+        table: torch.Tensor | None,
+        bf16: bool = False,
+        block_bytes: int = SCORE_BLOCK_BYTES,
+    ) -> None:
+        self.model, self.graph, self.table, self.bf16 = model, graph, table, bf16
+        if table is None:
+            self.s_h = model.session_embedding(graph, node_vectors=model.item_rows(graph.x))
+        else:
+            self.s_h = model.session_embedding(graph, table)  # [B, d]
+        self.n_items = model.config.n_items
+        rows = max(self.s_h.shape[0], 1)
+        self.block = min(max(1, block_bytes // (4 * rows)), self.n_items)  # items per block
+
+    def _scores(self, start: int, stop: int) -> torch.Tensor:
+        """Raw scores ``[B, stop - start]`` of the items ``start .. stop - 1``.
+
+        Raises:
+            NonFiniteError: the session vectors or these items' vectors are not finite.
+        """
+        if self.table is None:
+            table = self.model.item_block(start, stop)
+        elif start == 0 and stop == len(self.table):
+            table = self.table
+        else:
+            table = self.table[start:stop]
+        # [B, d] and [C, d] checked, not the [B, C] scores: NaN weights give NaN vectors
+        if not (torch.isfinite(self.s_h).all() and torch.isfinite(table).all()):
+            raise NonFiniteError(
+                "the model's scores hold NaN or infinity: its weights are not finite "
+                "(a diverged training run); train it again"
+            )
+        if self.bf16:
+            with torch.autocast(self.s_h.device.type, dtype=torch.bfloat16):
+                return self.model.scores(self.s_h, table).float()
+        return self.model.scores(self.s_h, table)
+
+    def top_k(
+        self, k: int, adjustments: list[tuple[float | None, float | None]] | None = None
+    ) -> list[np.ndarray]:
+        """The ``k`` best item indices of every session (``[B, k]`` int64, best first)
+        under each adjustment ``(repeat bonus, new-item offset)`` (``None``: the model's
+        value); one array per adjustment, from one pass over the items."""
+        adjustments = adjustments or [(None, None)]
+        n = self.n_items
+        k = min(k, n)
+        if self.table is not None and self.block >= n:  # the whole [B, n_items] product
+            logits = self._scores(0, n)
+            return [
+                torch.topk(self.model.adjust(logits, self.graph, b, o), k, dim=1)
+                .indices.cpu()
+                .numpy()
+                for b, o in adjustments
+            ]
+        best: list[tuple[torch.Tensor, torch.Tensor] | None] = [None] * len(adjustments)
+        for start in range(0, n, self.block):
+            raw = self._scores(start, min(start + self.block, n))  # [B, C]
+            for a, (b, o) in enumerate(adjustments):
+                block = raw if a == len(adjustments) - 1 else raw.clone()
+                block = self.model.adjust(block, self.graph, b, o, start=start)
+                values, index = torch.topk(block, min(k, block.shape[1]), dim=1)
+                best[a] = _merge_top_k(best[a], values, index + start, k)
+        return [pair[1].cpu().numpy() for pair in best if pair is not None]
+
+
+def _merge_top_k(
+    best: tuple[torch.Tensor, torch.Tensor] | None,
+    values: torch.Tensor,
+    index: torch.Tensor,
+    k: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``k`` best of a running top-k and a block's, by score, ties to the lower item
+    index (``([B, k] scores, [B, k] item indices)``)."""
+    if best is not None:
+        values, index = torch.cat([best[0], values], 1), torch.cat([best[1], index], 1)
+    by_index = torch.argsort(index, dim=1)
+    values, index = values.gather(1, by_index), index.gather(1, by_index)
+    order = torch.argsort(values, dim=1, descending=True, stable=True)[:, :k]
+    return values.gather(1, order), index.gather(1, order)
+
+
 def evaluation_batches(
     model: SRGNN,
     samples: Samples | ChunkedSamples,
@@ -74,12 +190,12 @@ def evaluation_batches(
     max_length: int | None,
     progress: bool = False,
     desc: str = "evaluate",
-) -> Iterator[tuple[Samples, Any, torch.Tensor]]:
-    """``(batch, graph, logits)`` over ``samples`` in evaluation mode, logits as
-    :func:`item_logits` gives them. Prefixes keep their last ``max_length`` clicks, as the
-    exported model does; the item table is computed once; the model's mode is restored
-    at the end. ``samples`` in chunks (a sharded dataset's) are read one chunk at a time.
-    Run it under ``torch.no_grad()``."""
+) -> Iterator[tuple[Samples, BatchScores]]:
+    """``(batch, scores)`` over ``samples`` in evaluation mode (:class:`BatchScores`).
+    Prefixes keep their last ``max_length`` clicks, as the exported model does; the item
+    table is computed once; the model's mode is restored at the end. ``samples`` in
+    chunks (a sharded dataset's) are read one chunk at a time. Run it under
+    ``torch.no_grad()``."""
     was_training = model.training
     model.eval()
     bar = tqdm(
@@ -91,13 +207,17 @@ def evaluation_batches(
         leave=False,
     )
     try:
-        table = model.item_table()  # [n_items, d], once: the weights do not change here
+        # the item table once (the weights do not change here), unless the scores of a
+        # batch do not fit in one block: then each block makes its own rows
+        blocks = SCORE_BLOCK_BYTES // (4 * batch_size) < model.config.n_items
+        table = None if blocks else model.item_table()  # [n_items, d]
+        device = next(model.parameters()).device
         for chunk in samples.chunks():
             if max_length is not None:
                 chunk = chunk.last_clicks(max_length)
             for batch in chunk.batches(batch_size):
-                graph = session_graph_batch(batch, model.config.edge_weights).to(table.device)
-                yield batch, graph, item_logits(model, graph, bf16, table)
+                graph = session_graph_batch(batch, model.config.edge_weights).to(device)
+                yield batch, BatchScores(model, graph, table, bf16, SCORE_BLOCK_BYTES)
                 bar.update(len(batch))
     finally:
         bar.close()
@@ -134,11 +254,10 @@ def evaluate_model(
     """
     acc = MetricAccumulator(model.config.n_items, ks, item_counts, groups=groups)
     k_max = min(max(ks), model.config.n_items)
-    for batch, graph, logits in evaluation_batches(
+    for batch, scores in evaluation_batches(
         model, samples, batch_size, bf16, max_length, progress, desc
     ):
-        logits = model.adjust(logits, graph)
-        acc.update(torch.topk(logits, k_max, dim=1).indices.cpu().numpy(), batch.targets)
+        acc.update(scores.top_k(k_max)[0], batch.targets)
     return acc.result()
 
 
@@ -151,21 +270,20 @@ def _grid_results(
     model: SRGNN,
     samples: Samples | ChunkedSamples,
     grid: tuple[float, ...],
-    adjust: Callable[[torch.Tensor, Any, float], torch.Tensor],
+    adjustment: Callable[[float], tuple[float | None, float | None]],
     select_metric: tuple[str, ...],
     batch_size: int,
     max_length: int | None,
     groups: dict[str, np.ndarray] | None = None,
 ) -> dict[float, dict[str, float | int]]:
-    """Metrics of ``adjust(logits, graph, value)`` for every value of ``grid`` over
-    ``samples``: one forward pass for the whole grid."""
+    """Metrics under ``adjustment(value)`` (a ``(repeat bonus, new-item offset)`` pair)
+    for every value of ``grid`` over ``samples``: one forward pass for the whole grid."""
     ks = tuple(sorted({int(m.split("@")[1]) for m in select_metric} | {20}))
     k_max = min(max(ks), model.config.n_items)
     accs = {v: MetricAccumulator(model.config.n_items, ks, groups=groups) for v in grid}
-    for batch, graph, logits in evaluation_batches(model, samples, batch_size, False, max_length):
-        for v in grid:
-            ranked = adjust(logits, graph, v)
-            top = torch.topk(ranked, k_max, dim=1).indices.cpu().numpy()
+    for batch, scores in evaluation_batches(model, samples, batch_size, False, max_length):
+        tops = scores.top_k(k_max, [adjustment(v) for v in grid])
+        for v, top in zip(grid, tops):
             accs[v].update(top, batch.targets)
     return {v: acc.result() for v, acc in accs.items()}
 
@@ -193,7 +311,7 @@ def calibrate_repeat_bonus(
         model,
         samples,
         grid,
-        lambda logits, graph, b: model.adjust(logits, graph, beta=b),
+        lambda b: (b, None),
         select_metric,
         batch_size,
         max_length,
@@ -243,7 +361,7 @@ def calibrate_new_item_offset(
         model,
         samples,
         grid,
-        lambda logits, graph, b: model.adjust(logits, graph, offset=b),
+        lambda b: (None, b),
         select_metric,
         batch_size,
         max_length,

@@ -38,12 +38,19 @@ import torch
 from sessionrec.artifacts import MANIFEST, commit_files, read_manifest, verified_paths
 from sessionrec.data.contract import DEFAULT_VALIDATION_FRACTION, DataContract
 from sessionrec.data.vocab import ItemVocab
-from sessionrec.errors import ArtifactError
+from sessionrec.errors import ArtifactError, NonFiniteError
 from sessionrec.nn.srgnn import SRGNN, SRGNNConfig
 from sessionrec.train.config import TrainConfig
 from sessionrec.version import __version__
 
-__all__ = ["MODEL_FORMAT", "READABLE_FORMATS", "MODEL_FILES", "TrainedModel", "load_model"]
+__all__ = [
+    "MODEL_FORMAT",
+    "READABLE_FORMATS",
+    "MODEL_FILES",
+    "TrainedModel",
+    "load_model",
+    "non_finite_weights",
+]
 
 MODEL_FORMAT = "sessionrec.model/2"
 #: Formats :func:`load_model` reads: this one and sessionrec 0.1's.
@@ -57,6 +64,18 @@ MODEL_FILES = (
     "history.json",
     "metrics.json",
 )
+
+
+def non_finite_weights(model: torch.nn.Module) -> dict[str, int]:
+    """The tensors of ``model``'s state (weights and float buffers) holding NaN or
+    infinite values: name -> how many (empty: every value is finite)."""
+    found = {}
+    for name, value in model.state_dict().items():
+        if value.is_floating_point():
+            bad = int((~torch.isfinite(value)).sum())
+            if bad:
+                found[name] = bad
+    return found
 
 
 @dataclass
@@ -101,8 +120,27 @@ class TrainedModel:
         (:func:`sessionrec.artifacts.commit_files`): a save killed half-way leaves the
         previous model of ``directory`` loadable and unchanged. Files of the previous model
         that this one does not write (an old ``model.onnx``) are removed.
+
+        Raises:
+            NonFiniteError: a weight holds NaN or infinite values (training diverged),
+                naming the tensors: nothing is written, the previous model of
+                ``directory`` stays.
         """
         directory = Path(directory)
+        non_finite = non_finite_weights(self.model)
+        if non_finite:
+            state = self.model.state_dict()
+            listed = ", ".join(
+                f"{name!r} ({n:,} of {state[name].numel():,} values)"
+                for name, n in list(non_finite.items())[:5]
+            )
+            more = f" and {len(non_finite) - 5} more tensors" if len(non_finite) > 5 else ""
+            raise NonFiniteError(
+                f"{directory}: refusing to save a model with NaN or infinite weights, in "
+                f"{listed}{more}: the scores that use them would be NaN. Training diverged: "
+                "train again with a lower learning rate (TrainConfig.lr)",
+                options=("TrainConfig.lr",),
+            )
         config = {
             "format": MODEL_FORMAT,
             "sessionrec_version": __version__,

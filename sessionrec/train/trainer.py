@@ -28,11 +28,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from sessionrec.data.contract import DataContract
-from sessionrec.errors import ArtifactError, ConfigError
+from sessionrec.errors import ArtifactError, ConfigError, NonFiniteError
 from sessionrec.graph import session_graph_batch
 from sessionrec.nn.content import catalog_tensors
 from sessionrec.nn.srgnn import SRGNN, SRGNNConfig
@@ -47,11 +46,12 @@ from sessionrec.train.evaluation import (
     calibrate_new_item_offset,
     calibrate_repeat_bonus,
     evaluate_model,
-    item_logits,
     selection_score,
 )
 from sessionrec.train.model_dir import TrainedModel
-from sessionrec.train.training_data import TrainingData, training_data
+from sessionrec.train.objective import BatchLoss, SampledSoftmax, choose_loss
+from sessionrec.train.optim import Optimizers
+from sessionrec.train.training_data import TrainingData, training_data, valid_cap
 from sessionrec.train.warm import model_vocab, warm_start
 
 if TYPE_CHECKING:
@@ -63,27 +63,14 @@ if TYPE_CHECKING:
 __all__ = ["Trainer"]
 
 
-class _TrainingStep(torch.nn.Module):
-    """The forward of a training step (logits of a batch) as one module, for
-    :class:`~torch.nn.parallel.DistributedDataParallel` to wrap."""
-
-    def __init__(self, model: SRGNN, bf16: bool) -> None:
-        super().__init__()
-        self.model = model
-        self.bf16 = bf16
-
-    def forward(self, graph: Any) -> torch.Tensor:
-        return item_logits(self.model, graph, self.bf16)
-
-
 @dataclass
 class _Run:
     """The state of one training run: what :meth:`Trainer.fit`'s phases share."""
 
     model: SRGNN
-    step: torch.nn.Module  # the model's forward, wrapped for DDP in several processes
-    optimizer: torch.optim.Optimizer
-    scheduler: torch.optim.lr_scheduler.LambdaLR
+    step: torch.nn.Module  # the loss of a batch, wrapped for DDP in several processes
+    optimizers: Optimizers
+    objective: str  # "full" or "sampled"
     data: TrainingData
     device: torch.device
     vocab: ItemVocab
@@ -200,7 +187,11 @@ class Trainer:
                 options=("TrainConfig.validation_fraction",),
             )
         _seed_everything(cfg.seed)
-        data = training_data(dataset, contract, self.model_config.n_items)
+        n_items = self.model_config.n_items
+        cap = valid_cap(cfg.valid_samples, n_items)
+        data = training_data(dataset, contract, n_items, cap, cfg.seed)
+        if data.valid is not None and cap is not None and len(data.valid) == cap:
+            self._log(f"validating on {cap:,} samples (a fixed random subset: valid_samples)")
         model = SRGNN(self.model_config)
         if catalog is not None:
             # content only for the items this run never sees clicked (validation excluded)
@@ -214,7 +205,19 @@ class Trainer:
                 f"{warm['items_no_longer_seen']} of the previous model no longer seen; "
                 f"weights at {cfg.warm_shrink:g} x old + {1 - cfg.warm_shrink:g} x fresh"
             )
-        step: torch.nn.Module = _TrainingStep(model, cfg.bf16_scoring)
+        objective = choose_loss(cfg.loss, model.config.n_items)
+        sampled = None
+        if objective == "sampled":
+            sampled = SampledSoftmax(
+                data.target_counts,
+                cfg.num_negatives,
+                cfg.negative_exponent,
+                include_never_targets=catalog is not None and model.config.cold_negatives,
+                device=device,
+            )
+            # sparse table gradients in one process (DDP all-reduces dense gradients)
+            model.set_sparse_gradients(self.world_size == 1)
+        step: torch.nn.Module = BatchLoss(model, cfg.bf16_scoring, cfg.label_smoothing, sampled)
         if self.world_size > 1:
             from torch.nn.parallel import DistributedDataParallel
 
@@ -224,20 +227,23 @@ class Trainer:
                 device_ids=[device.index] if device.type == "cuda" else None,
                 forward_sync_buffers=False,
             )
-        optimizer = torch.optim.Adam(
-            model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True
-        )
         schedule = (
             cfg
             if warm is None or cfg.warm_lr_decay_first is None
             else replace(cfg, lr_decay_first=cfg.warm_lr_decay_first)
         )
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda e: lr_factor(schedule, e))
+        optimizers = Optimizers(
+            model,
+            cfg.lr,
+            cfg.weight_decay,
+            lambda e: lr_factor(schedule, e),
+            sparse_tables=model.sparse_gradients,
+        )
         checkpoint_path = None if self.out_dir is None else self.out_dir / "checkpoint.pt"
         if self.out_dir is not None:
             self.out_dir.mkdir(parents=True, exist_ok=True)
         return _Run(
-            model, step, optimizer, scheduler, data, device, vocab, contract, warm, checkpoint_path
+            model, step, optimizers, objective, data, device, vocab, contract, warm, checkpoint_path
         )
 
     def _resume(self, run: _Run) -> None:
@@ -250,8 +256,7 @@ class Trainer:
             )
         ck = torch.load(path, map_location="cpu", weights_only=True)
         run.model.load_state_dict(ck["model"])
-        run.optimizer.load_state_dict(ck["optimizer"])
-        run.scheduler.load_state_dict(ck["scheduler"])
+        run.optimizers.load_state_dict(ck)
         run.start_epoch = int(ck["epoch"]) + 1
         run.history = json.loads(ck["history"])
         run.best_score, run.best_epoch = float(ck["best_score"]), int(ck["best_epoch"])
@@ -293,7 +298,7 @@ class Trainer:
             dynamic_ncols=True,
         )
         loss_sum, seen, t_epoch = 0.0, 0, time.monotonic()
-        epoch_lr = run.optimizer.param_groups[0]["lr"]
+        epoch_lr = run.optimizers.lr
         step_nr, stopped = 0, False
         # each epoch's order depends only on (seed, epoch): resumed runs replay it
         for samples, order in run.data.epoch(cfg.seed, epoch):
@@ -304,15 +309,12 @@ class Trainer:
                 share = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
                 batch = samples.select(share[self.rank :: self.world_size])
                 graph = session_graph_batch(batch, self.model_config.edge_weights)
-                logits = run.step(graph.to(run.device))
-                loss = F.cross_entropy(
-                    logits,
-                    torch.from_numpy(batch.targets).to(run.device),
-                    label_smoothing=cfg.label_smoothing,
-                )
-                run.optimizer.zero_grad(set_to_none=True)
+                targets = torch.from_numpy(batch.targets).to(run.device)
+                loss = run.step(graph.to(run.device), targets)
+                run.optimizers.zero_grad()
                 loss.backward()
-                run.optimizer.step()
+                self._check_finite(run, loss, epoch, step_nr)
+                run.optimizers.step()
                 loss_sum += loss.item() * len(batch)
                 seen += len(batch)
                 bar.update(len(batch))
@@ -326,7 +328,7 @@ class Trainer:
             if stopped:
                 break
         bar.close()
-        run.scheduler.step()
+        run.optimizers.end_epoch()
         seconds = time.monotonic() - t_epoch
         loss_sum, seen = all_reduce_sum(loss_sum, seen)
         record = {
@@ -369,8 +371,7 @@ class Trainer:
             _atomic_torch_save(
                 {
                     "model": run.model.state_dict(),
-                    "optimizer": run.optimizer.state_dict(),
-                    "scheduler": run.scheduler.state_dict(),
+                    **run.optimizers.state_dict(),
                     "epoch": epoch,
                     "history": json.dumps(run.history),
                     "best_score": run.best_score,
@@ -381,6 +382,38 @@ class Trainer:
                 },
                 run.checkpoint_path,
             )
+
+    def _check_finite(self, run: _Run, loss: torch.Tensor, epoch: int, step_nr: int) -> None:
+        """Stop at the first non-finite loss or gradient, before the optimiser applies it;
+        the checkpoint of the last finished epoch stays as it was.
+
+        Raises:
+            NonFiniteError: naming the epoch and the step (1-based).
+        """
+        what = None
+        if not torch.isfinite(loss.detach()):
+            what = f"the loss is {loss.item()}"
+        else:
+            for name, p in run.model.named_parameters():
+                grad = p.grad
+                if grad is None:
+                    continue
+                values = grad.coalesce().values() if grad.is_sparse else grad
+                if not torch.isfinite(values.sum()):  # NaN or inf anywhere: the sum is too
+                    what = f"the gradient of {name} is not finite (NaN, inf or overflowing)"
+                    break
+        if what is None:
+            return
+        kept = (
+            f"; the checkpoint of epoch {epoch} is kept in {run.checkpoint_path}"
+            if run.checkpoint_path is not None and epoch > 0
+            else ""
+        )
+        raise NonFiniteError(
+            f"training diverged at epoch {epoch + 1}, step {step_nr + 1}: {what}{kept}. "
+            f"Lower the learning rate (lr is {self.train_config.lr:g}), or check the data",
+            options=("TrainConfig.lr",),
+        )
 
     def _log_epoch(self, record: dict[str, Any], best: bool) -> None:
         valid = record["valid"]
@@ -459,6 +492,7 @@ class Trainer:
         metrics = {
             "test": test_metrics,
             **selection,
+            "objective": run.objective,
             "epochs_trained": len(run.history),
             "train_seconds": float(sum(seconds)),
             "seconds_per_epoch": float(

@@ -11,6 +11,13 @@ the id embedding of every item the previous model knows, with shrink and perturb
 .. math::
 
     \theta_0 = \lambda\,\theta_{old} + (1 - \lambda)\,\theta_{fresh}.
+
+A warm start is refused (:func:`check_warm_start`, which :func:`warm_start` calls and the
+command line calls before any work) when the previous model's config differs from this
+run's in any field but the data-dependent ones (:data:`DATA_DEPENDENT_FIELDS`), when its
+item ids are of another kind (integers vs strings), or when no item of the new data is
+known to it. :func:`comparable_samples` picks the test samples a previous model can read,
+so that it and its successor are compared on the same samples.
 """
 
 from __future__ import annotations
@@ -20,9 +27,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from sessionrec.data.sessions import Samples
 from sessionrec.data.vocab import ItemVocab
 from sessionrec.errors import ConfigError
 from sessionrec.nn.srgnn import SRGNN, SRGNNConfig
+from sessionrec.train.config import CONFIGS
 
 if TYPE_CHECKING:
     from sessionrec.data.catalog import ItemCatalog
@@ -30,7 +39,22 @@ if TYPE_CHECKING:
     from sessionrec.data.shards import ShardedDataset
     from sessionrec.train.model_dir import TrainedModel
 
-__all__ = ["model_vocab", "extends_vocab", "warm_start"]
+__all__ = [
+    "DATA_DEPENDENT_FIELDS",
+    "model_vocab",
+    "extends_vocab",
+    "config_differences",
+    "preset_names",
+    "check_warm_start",
+    "warm_start",
+    "comparable_samples",
+]
+
+#: :class:`SRGNNConfig` fields that legitimately differ between a model and its warm-started
+#: successor: they follow the data (the catalogue size, a catalog's content sizes) or are
+#: chosen on validation after training (the repeat bonus, the new-item offset). Whether a
+#: model has content at all (``content is None``) must still match.
+DATA_DEPENDENT_FIELDS = ("n_items", "content", "repeat_bonus", "new_item_offset")
 
 _ID_TABLES = ("embedding.weight", "item_repr.id_embedding.weight")  # [n_items, d]
 # rebuilt from each run's catalog, never carried over
@@ -80,6 +104,97 @@ def extends_vocab(model_ids: np.ndarray, data_vocab: ItemVocab) -> bool:
     )
 
 
+def _lineage(config: SRGNNConfig) -> dict[str, Any]:
+    """The fields of ``config`` a warm-started successor must share: every field but the
+    data-dependent ones, and whether it is a content model."""
+    fields = config.to_dict()
+    lineage = {k: v for k, v in fields.items() if k not in DATA_DEPENDENT_FIELDS}
+    return {**lineage, "content model": config.content is not None}
+
+
+def config_differences(previous: SRGNNConfig, config: SRGNNConfig) -> dict[str, tuple[Any, Any]]:
+    """The fields in which ``config`` differs from ``previous`` for a warm start: name ->
+    ``(previous value, this value)``, every :class:`SRGNNConfig` field but
+    :data:`DATA_DEPENDENT_FIELDS` (plus ``"content model"``: one has content, the other
+    not). Empty: ``config`` may warm-start from a model of ``previous``."""
+    old, new = _lineage(previous), _lineage(config)
+    return {k: (old[k], new[k]) for k in old if old[k] != new[k]}
+
+
+def preset_names(config: SRGNNConfig) -> list[str]:
+    """The presets (:data:`~sessionrec.train.config.CONFIGS`) whose model config ``config``
+    has, ignoring the data-dependent fields and content (``[]``: overridden fields)."""
+    found = []
+    for name, (overrides, _) in CONFIGS.items():
+        preset = SRGNNConfig(n_items=config.n_items, **overrides)
+        if set(config_differences(preset, config)) <= {"content model"}:
+            found.append(name)
+    return found
+
+
+def check_warm_start(
+    previous: TrainedModel, model_config: SRGNNConfig, vocab: ItemVocab | None = None
+) -> None:
+    """Refuse a warm start that would carry nothing useful, or the wrong thing, before
+    any work: :func:`warm_start` calls it, and the command line calls it first with the
+    config alone (before preparing the data), then with the vocabulary.
+
+    Args:
+        previous: the model to start from.
+        model_config: the new run's model config.
+        vocab: the new run's item vocabulary (``None``: check the config only).
+
+    Raises:
+        ConfigError: ``model_config`` differs from the previous model's in a field that
+            is not data-dependent (:func:`config_differences`: another preset or
+            override); the item ids are of another kind (integers vs strings); no item
+            of ``vocab`` is known to the previous model.
+    """
+    differences = config_differences(previous.model.config, model_config)
+    if differences:
+        listed = "; ".join(
+            f"{k}: {old!r} there, {new!r} here" for k, (old, new) in differences.items()
+        )
+        presets = preset_names(previous.model.config)
+        preset = f"preset {presets[0]!r}" if presets else "a preset with overrides"
+        raise ConfigError(
+            f"warm start: the previous model was trained with another model config ({preset}"
+            f"; {listed}): its weights would start a model that computes something else. "
+            "Warm-start with the previous model's config (the same preset, config_preset, "
+            "and the same SRGNNConfig overrides), or train from scratch without a warm start",
+            options=("config_preset.name", "SRGNNConfig", "Trainer.fit.warm_start"),
+        )
+    if vocab is None:
+        return
+    old_kind, new_kind = previous.vocab.kind, vocab.kind
+    if old_kind != new_kind:
+        raise ConfigError(
+            f"warm start: the previous model's item ids are {_KIND_WORDS[old_kind]} (e.g. "
+            f"{_examples(previous.vocab.ids)}), this data's are {_KIND_WORDS[new_kind]} (e.g. "
+            f"{_examples(vocab.ids)}): no item can carry over, and the published model would "
+            "take another id type from every service. If the ids are the same numbers "
+            "read as text, read them as integers (ColumnMap.id_type); if the ids really "
+            "changed, train from scratch without a warm start",
+            options=("ColumnMap.id_type", "Trainer.fit.warm_start"),
+        )
+    if not np.any(previous.vocab.index_of(vocab.ids.tolist()) >= 0):
+        raise ConfigError(
+            f"warm start: none of this data's {len(vocab):,} items (e.g. "
+            f"{_examples(vocab.ids)}) is known to the previous model ({len(previous.vocab):,} "
+            f"items, e.g. {_examples(previous.vocab.ids)}): nothing would carry over. Check "
+            "that the item column is the same one (ColumnMap.item), or train from scratch "
+            "without a warm start",
+            options=("ColumnMap.item", "Trainer.fit.warm_start"),
+        )
+
+
+_KIND_WORDS = {"int": "integers", "str": "strings"}
+
+
+def _examples(ids: np.ndarray, n: int = 3) -> str:
+    return ", ".join(repr(v) for v in ids[:n].tolist())
+
+
 def warm_start(
     model: SRGNN, vocab: ItemVocab, previous: TrainedModel, shrink: float = 1.0
 ) -> dict[str, Any]:
@@ -98,8 +213,10 @@ def warm_start(
         (counts) with up to 20 example ids of the last two (JSON-ready).
 
     Raises:
-        ConfigError: the architectures differ (a weight of another shape, or missing).
+        ConfigError: :func:`check_warm_start` refuses it (another model config, another
+            id kind, no item in common), or a weight of another shape, or missing.
     """
+    check_warm_start(previous, model.config, vocab)
     old_state = previous.model.state_dict()
     new_state = model.state_dict()
     updates = _carried_weights(old_state, new_state)
@@ -162,3 +279,40 @@ def _carried_weights(
             )
         updates[name] = old
     return updates
+
+
+def comparable_samples(
+    samples: Samples, to_previous: np.ndarray, max_length: int
+) -> tuple[Samples, Samples]:
+    """The samples a previous model can read, for comparing it with its successor on the
+    same samples: those whose target and last ``max_length`` prefix clicks (what the
+    previous model reads: its ``data_contract.inference_max_length``) it knows.
+
+    Args:
+        samples: test samples in the new data's item indices.
+        to_previous: int64 ``[n_new_items]``, the previous model's index of each new item,
+            ``-1`` for items it does not know
+            (``previous.vocab.index_of(data_vocab.ids.tolist())``).
+        max_length: the clicks of a prefix the previous model reads (the last ones).
+
+    Returns:
+        ``(kept, for_previous)``: the kept samples in the new indices (whole prefixes),
+        and the same samples, prefixes cut to ``max_length``, in the previous model's
+        indices; both in the order of ``samples``.
+    """
+    if len(samples) == 0:
+        return samples, samples
+    cut = samples.last_clicks(max_length)
+    unknown_clicks = np.add.reduceat(
+        (to_previous[cut.items] < 0).astype(np.int64), cut.offsets[:-1]
+    )
+    keep = np.flatnonzero((unknown_clicks == 0) & (to_previous[cut.targets] >= 0))
+    kept = cut.select(keep)
+    for_previous = Samples(
+        to_previous[kept.items],
+        kept.offsets,
+        to_previous[kept.targets],
+        kept.session_index,
+        kept.times,
+    )
+    return samples.select(keep), for_previous

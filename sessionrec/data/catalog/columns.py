@@ -17,7 +17,7 @@ import polars as pl
 from sessionrec.data.catalog.features import CategoricalFeature, Role, TextFeature
 from sessionrec.data.catalog.hashing import hash_buckets, text_tokens
 from sessionrec.data.files import ROW_INDEX, SAMPLE_ROWS, opened, reading, scan
-from sessionrec.data.parsing import is_text
+from sessionrec.data.parsing import changed_as_int, is_text
 from sessionrec.errors import BadRowsError, ConfigError, SchemaError
 
 __all__ = [
@@ -125,10 +125,13 @@ def item_ids(
     text = raw.cast(pl.String).str.strip_chars()
     present = text.drop_nulls()
     present = present.filter(present != "")
-    if id_type == "auto":
+    if id_type == "auto":  # as clickstream ids: text that integers would change stays text
+        sample = present.head(SAMPLE_ROWS)
         kind = (
             "int"
-            if len(present) and present.head(SAMPLE_ROWS).str.contains(_INT_TEXT).all()
+            if len(sample)
+            and sample.str.contains(_INT_TEXT).all()
+            and not sample.to_frame().select(changed_as_int(sample.name)).to_series().any()
             else "str"
         )
     else:
