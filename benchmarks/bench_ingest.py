@@ -126,7 +126,7 @@ def main() -> int:
             # is the slow part, and its memory does not depend on the number of samples
             train = [
                 *py, "train", "--epochs", "1", "--max-minutes", str(args.train_minutes),
-                "--valid-fraction", "0.002", "--set", "repeat_bonus_grid=()",
+                "--validation-fraction", "0.002", "--set", "repeat_bonus_grid=()",
                 "--threads", threads, "--quiet", "--json",
             ]  # fmt: skip
             steps = [

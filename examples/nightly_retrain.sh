@@ -13,7 +13,8 @@
 # not 0 and the error is in the log. Exit code 3: the guard kept yesterday's model and the
 # new one waits in MODELS/current.rejected/ (its report.json says why; publish it by hand
 # with `--publish always` if it is right). Each run's summary (metrics, items added, the
-# guard's comparison, timings) goes to MODELS/fit-YYYY-MM-DD.json. A crontab entry (02:15
+# guard's comparison, timings) goes to MODELS/fit-YYYY-MM-DDTHHMMSSZ.json (UTC; a second
+# run on the same day keeps the first one's). A crontab entry (02:15
 # every night, one run at a time):
 #
 #   15 2 * * * flock -n /tmp/sessionrec-fit.lock /srv/reco/examples/nightly_retrain.sh \
@@ -37,7 +38,7 @@ echo "$(date -u +%FT%TZ) retraining from $dump" >&2
 status=0
 sessionrec fit --clicks "$dump" --out "$models/current" \
     --warm-start "$models/current" --warm-start-missing cold --quiet --json "$@" \
-    > "$models/fit-$(date -u +%F).json" || status=$?
+    > "$models/fit-$(date -u +%Y-%m-%dT%H%M%SZ).json" || status=$?
 case $status in
     0) echo "$(date -u +%FT%TZ) published $models/current" >&2 ;;
     3) echo "$(date -u +%FT%TZ) NOT published: $models/current kept; the new model is in" \

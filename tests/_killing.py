@@ -9,7 +9,7 @@ import sys
 KILLED_MID_EPOCH = """
 import os, signal, sys
 import torch.nn.functional as F
-import sessionrec.train.trainer as train
+import sessionrec.train.checkpoint as train
 from sessionrec.cli import main
 
 real_save, real_loss = train._atomic_torch_save, F.cross_entropy

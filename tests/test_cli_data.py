@@ -16,6 +16,7 @@ from sessionrec.cli import main
 from sessionrec.data.dataset import SessionDataset
 
 DAY = 86_400
+CLICKS = str(Path(__file__).resolve().parents[1] / "data" / "synthetic" / "clicks.csv")
 KEYS = {"train_sessions", "test_sessions", "items", "train_samples", "test_samples"}
 
 
@@ -164,3 +165,26 @@ def test_help_lists_the_options(capsys, flag):
     for option in ("--clicks", "--format", "--protocol", "--test-days", "--min-item-support",
                    "--max-session-length", "--on-bad-rows", "--session-col", "--out", "--json"):  # fmt: skip
         assert option in text
+
+
+def test_prepare_never_deletes_a_folder_that_is_not_a_dataset(tmp_path, capsys):
+    """Writing a dataset into the dump's own folder used to delete the dump: a folder that
+    holds other files is refused before any work (``--force`` writes anyway); a prepared
+    dataset is replaced."""
+    import shutil
+
+    folder = tmp_path / "dumps"
+    folder.mkdir()
+    shutil.copy(CLICKS, folder / "clicks.csv")
+    assert main(["prepare", "--clicks", str(folder / "clicks.csv"), "--out", str(folder)]) == 1
+    err = capsys.readouterr().err
+    assert "is not a prepared dataset and holds clicks.csv" in err and "--force" in err
+    assert (folder / "clicks.csv").is_file()
+    out = tmp_path / "prepared"
+    assert main(["prepare", "--clicks", CLICKS, "--out", str(out)]) == 0
+    assert main(["prepare", "--clicks", CLICKS, "--out", str(out)]) == 0  # a dataset: replaced
+    forced = tmp_path / "forced"
+    forced.mkdir()
+    (forced / "notes.txt").write_text("x")
+    assert main(["prepare", "--clicks", CLICKS, "--out", str(forced), "--force"]) == 0
+    assert not (forced / "notes.txt").exists() and (forced / "dataset.json").is_file()

@@ -418,3 +418,34 @@ def test_init_distributed_picks_nccl_and_the_local_gpu_under_cuda(monkeypatch):
     calls.clear()
     init_distributed("cpu")
     assert calls == [("init", {"backend": "gloo"})]
+
+
+def test_resume_refuses_the_checkpoint_of_another_run(tiny_dataset, tmp_path, capsys):
+    """A resumed run must be the same run: another validation split (it would compare
+    scores of different splits) or another architecture (a raw load_state_dict error)
+    is refused, naming what differs; more epochs are fine."""
+    out = tmp_path / "m"
+    _fit(tiny_dataset, out, epochs=1, validation_fraction=0.3)
+    for overrides, differs in (
+        ({"validation_fraction": 0.1}, "validation_fraction 0.3 there, 0.1 here"),
+        ({"validation_fraction": 0.3, "dim": 8}, "dim 100 there, 8 here"),
+    ):
+        model_config, train_config = config_preset(
+            "srgnn", tiny_dataset.n_items, epochs=2, batch_size=32, lr=0.01,
+            validation_fraction=overrides["validation_fraction"],
+        )  # fmt: skip
+        if "dim" in overrides:
+            from dataclasses import replace
+
+            model_config = replace(model_config, dim=overrides["dim"])
+        trainer = Trainer(model_config, train_config, out, progress=False)
+        with pytest.raises(ConfigError, match=f"checkpoint of another run.*{differs}") as err:
+            trainer.fit(tiny_dataset, resume=True)
+        assert err.value.options == ("Trainer.fit.resume",)
+    resumed = _fit(tiny_dataset, out, epochs=2, validation_fraction=0.3)  # not resumed: a
+    assert len(resumed.history) == 2  # fresh run in the same folder trains both epochs
+    model_config, train_config = config_preset(
+        "srgnn", tiny_dataset.n_items, epochs=3, batch_size=32, lr=0.01, validation_fraction=0.3
+    )
+    again = Trainer(model_config, train_config, out, progress=False).fit(tiny_dataset, resume=True)
+    assert len(again.history) == 3  # the same run, one more epoch

@@ -72,6 +72,8 @@ def scale(
     """
     sizes = sizes or SIZES
     result: dict[str, Any] = {"steps": steps, "warmup": warmup, "batch_size": 100, "sizes": {}}
+    if work_dir is not None:
+        Path(work_dir).mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="sessionrec-scale-", dir=work_dir) as tmp:
         for n_items, n_clicks in sizes.items():
             data = Path(tmp) / f"planted-{n_items}"
@@ -239,7 +241,7 @@ def _latency(path: Path, dataset: Any, seed: int, calls: int = 500, k: int = 20)
     answers: dict[str, list[list[Any]]] = {}
     for mode in ("exact", "two_stage"):
         rec = SessionRecommender.load(path, threads=1, exact=mode == "exact")
-        if mode == "two_stage" and rec.mode != "two-stage":
+        if mode == "two_stage" and rec.mode != "two_stage":
             break  # an export without the two-stage files
         for s in sessions[:20]:
             rec.next_items(s, k=k)

@@ -13,7 +13,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 from collections.abc import Sequence
+from typing import Any
 
 from sessionrec.cli.options import flag_hint
 from sessionrec.errors import SessionrecError
@@ -49,9 +51,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _show_warning(message: Any, category: type[Warning], *_: Any, **__: Any) -> None:
+    """Warnings as one line on stderr, ``sessionrec: warning: ...`` (not Python's source
+    line and path)."""
+    print(f"sessionrec: warning: {message}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    warnings.showwarning = _show_warning
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return 2

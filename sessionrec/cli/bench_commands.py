@@ -60,6 +60,13 @@ def _scale(args: argparse.Namespace) -> int:
     clicks = [int(x) for x in args.clicks.split(",") if x] if args.clicks else []
     if clicks and len(clicks) != len(items):
         raise ConfigError("--clicks needs one count per --items size")
+    for flag, given, allowed in (
+        ("--loss", args.loss, ("full", "sampled")),
+        ("--parts", args.parts, ("train", "export", "serve")),
+    ):
+        unknown = [x for x in given.split(",") if x and x not in allowed]
+        if unknown or not given.strip(","):
+            raise ConfigError(f"{flag} takes some of {','.join(allowed)}, got {given!r}")
     sizes = {n: (clicks[i] if clicks else 3 * n) for i, n in enumerate(items)}
     result = scale(
         sizes,
@@ -129,12 +136,19 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="N,N",
         help="clicks of each size's clickstream (default: 3 per item)",
     )
-    p.add_argument("--loss", default="full,sampled", help="training losses timed")
+    p.add_argument(
+        "--loss", default="full,sampled", help="training losses timed: full,sampled (both)"
+    )
     p.add_argument("--steps", type=int, default=50, help="timed training steps per loss")
     p.add_argument(
         "--full-steps", type=int, help="timed steps of the full softmax (default --steps)"
     )
-    p.add_argument("--parts", default="train,export,serve", help="which parts to run")
+    p.add_argument(
+        "--parts",
+        default="train,export,serve",
+        help="which parts to run: train,export,serve (all); each runs in its own process "
+        "with one thread",
+    )
     p.add_argument("--work-dir", help="folder for the prepared datasets (default: a temp one)")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(func=_scale)

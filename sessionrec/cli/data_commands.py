@@ -37,6 +37,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_prepare_arguments(p)
     p.add_argument("--out", required=True, metavar="DIR", help="dataset folder to write")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="write into a folder that holds other files (a dataset replaces the whole "
+        "folder: they are deleted); an existing prepared dataset is replaced without it",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(func=_prepare)
 
@@ -62,12 +68,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _prepare(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from sessionrec.data.dataset import check_replaceable
+
+    check_replaceable(Path(args.out), args.force)  # before the work, not after
     if args.shard_clicks is not None:
-        dataset = prepare_from_args(args, sharded_out=args.out)
+        dataset = prepare_from_args(args, sharded_out=args.out, overwrite=args.force)
         out = args.out
     else:
         dataset = prepare_from_args(args)
-        out = dataset.save(args.out)
+        out = dataset.save(args.out, overwrite=args.force)
     report = dataset.meta["report"]
     result = {
         "out": str(Path(out)),
@@ -122,10 +131,19 @@ def _stats(args: argparse.Namespace) -> int:
         for key in ("clicks_format", "protocol", "fingerprint"):
             if key in dataset.meta:
                 result[key] = dataset.meta[key]
+    from sessionrec.data.contract import DataContract
+
+    # what a model trained on it will read: the settings decided at prepare
+    result["contract"] = DataContract.of(dataset).to_dict()
     if args.json:
         print_json(result)
     else:
         _print_counts(result)
+        contract = result["contract"]
+        print(
+            "contract: max_session_length {max_session_length}, validation_fraction "
+            "{validation_fraction}, time_unit {time_unit}, id_kind {id_kind}".format(**contract)
+        )
     return 0
 
 

@@ -99,6 +99,12 @@ def _recommend(args: argparse.Namespace) -> int:
         )
     if result.fallback:
         print("no known item in the session: most popular items", file=sys.stderr)
+    if rec.mode == "two_stage":
+        print(
+            "two-stage scoring: candidates from the index, re-scored exactly (--exact "
+            "scores every item)",
+            file=sys.stderr,
+        )
     for rank, (item_id, score) in enumerate(result, 1):
         print(f"{rank:>4}  {item_id}  {score:.6g}")
     return 0

@@ -116,7 +116,9 @@ def _fit_steps(args: argparse.Namespace, shards: Path) -> int:
         dataset = prepare_from_args(args, progress=not args.quiet)
     else:  # shards beside the staging folder, prepared once per machine
         dataset = once_per_node(
-            lambda: prepare_from_args(args, progress=not args.quiet, sharded_out=shards),
+            lambda: prepare_from_args(
+                args, progress=not args.quiet, sharded_out=shards, overwrite=True
+            ),
             lambda: load_dataset(shards),
         )
     catalog = load_catalog_argument(args, dataset)

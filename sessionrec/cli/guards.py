@@ -65,6 +65,11 @@ PUBLICATION_RULE = (
     "measured on the new test samples whose prefix and target the published model knows"
 )
 _SCORE = ("hr@20", "mrr@20")
+# what train writes into its --out (the model's files, its manifest and checkpoint)
+_TRAIN_WRITES = frozenset(
+    {"config.json", "model.pt", "vocab.json", "item_counts.npy", "history.json",
+     "metrics.json", "manifest.json", "checkpoint.pt"}
+)  # fmt: skip
 _SHOWN = ("n_samples", "hr@10", "hr@20", "mrr@10", "mrr@20", "ndcg@20")
 
 
@@ -102,9 +107,13 @@ def check_out_directory(out: Path, command: str, force: bool, resume: bool) -> N
     if command == "fit" and model:
         return  # yesterday's model: replaced if the new one passes the publication guard
     if model:
-        what = (
-            "holds a model; train would replace it and delete its other files (an exported "
-            "model.onnx)"
+        others = sorted(
+            p.name
+            for p in out.iterdir()
+            if p.name not in _TRAIN_WRITES and not p.name.startswith(".")
+        )
+        what = "holds a model; train would replace it" + (
+            f" and delete its other files ({', '.join(others)})" if others else ""
         )
     elif (out / "checkpoint.pt").is_file() and command == "train":
         what = "holds the checkpoint of an interrupted run (--resume continues it)"

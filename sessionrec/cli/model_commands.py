@@ -19,6 +19,8 @@ from sessionrec.cli.options import (
 )
 from sessionrec.errors import ConfigError
 
+_KINDS = {"int": "integers", "str": "strings"}
+
 
 def _train(args: argparse.Namespace) -> int:
     from sessionrec.train import init_distributed, leave_distributed
@@ -111,12 +113,21 @@ def _evaluate(args: argparse.Namespace) -> int:
             "--catalog is read by --cold-items only: a trained model keeps the catalog it was "
             "trained with (in model.pt); drop --catalog, or add --cold-items F"
         )
+    if args.k < 1:
+        raise ConfigError(f"--k must be >= 1, got {args.k}")
     trained = load_model(args.model)
     dataset = load_data_argument(args)
+    if trained.vocab.kind != dataset.vocab.kind:
+        raise ConfigError(
+            f"the model's item ids are {_KINDS[trained.vocab.kind]} and the dataset's are "
+            f"{_KINDS[dataset.vocab.kind]}: evaluate on data prepared with the model's id "
+            f"type (prepare --id-type {trained.vocab.kind})"
+        )
     if not extends_vocab(trained.vocab.ids, dataset.vocab):
         raise ConfigError(
-            f"the dataset's item vocabulary ({len(dataset.vocab)} items) differs from the "
-            f"model's ({len(trained.vocab)}); evaluate on data prepared with the same items"
+            f"the dataset's item vocabulary ({len(dataset.vocab)} items) holds other items "
+            f"than the model's ({len(trained.vocab)}, in another order); evaluate on data "
+            "prepared from the same training clicks"
         )
     ks = tuple(sorted({10, args.k}))
     t0 = time.perf_counter()

@@ -48,6 +48,8 @@ FLAGS: dict[str, str] = {
     "ProtocolConfig.max_session_length": "--max-session-length L",
     "ProtocolConfig.validation_fraction": "--validation-fraction F",
     "prepare_sharded.clicks_per_shard": "--shard-clicks N",
+    "SessionDataset.save.directory": "--out DIR",
+    "SessionDataset.save.overwrite": "--force",
     # item catalogs (sessionrec.data.catalog.read_catalog)
     "read_catalog.source": "--catalog FILE",
     "read_catalog.item_col": "--catalog-item-col NAME",
@@ -313,10 +315,14 @@ def _column_map(args: argparse.Namespace) -> Any:
 
 
 def prepare_from_args(
-    args: argparse.Namespace, progress: bool = True, sharded_out: Any = None
+    args: argparse.Namespace,
+    progress: bool = True,
+    sharded_out: Any = None,
+    overwrite: bool = False,
 ) -> Any:
     """The :class:`SessionDataset` of :func:`add_prepare_arguments`' options; with
-    ``--shard-clicks``, the :class:`ShardedDataset` written to ``sharded_out``."""
+    ``--shard-clicks``, the :class:`ShardedDataset` written to ``sharded_out`` (a folder
+    that is not a dataset replaced only with ``overwrite``)."""
     from sessionrec.data.protocol import ProtocolConfig, prepare
     from sessionrec.data.shards import prepare_sharded
 
@@ -346,7 +352,12 @@ def prepare_from_args(
     if args.shard_clicks is not None:
         assert sharded_out is not None
         return prepare_sharded(
-            args.clicks, sharded_out, config, clicks_per_shard=args.shard_clicks, **options
+            args.clicks,
+            sharded_out,
+            config,
+            clicks_per_shard=args.shard_clicks,
+            overwrite=overwrite,
+            **options,
         )
     return prepare(args.clicks, config, **options)
 

@@ -123,9 +123,18 @@ class SessionDataset:
         return h.hexdigest()
 
     # -- persistence ------------------------------------------------------------------
-    def save(self, directory: str | os.PathLike[str]) -> Path:
-        """Write to ``directory`` atomically: built in a sibling temp dir, then renamed."""
+    def save(self, directory: str | os.PathLike[str], overwrite: bool = False) -> Path:
+        """Write to ``directory`` atomically: built in a sibling temp dir, then renamed.
+
+        A dataset replaces the whole folder: an existing prepared dataset there is
+        replaced; a folder that holds anything else is refused unless ``overwrite``
+        (:func:`check_replaceable`).
+
+        Raises:
+            ArtifactError: ``directory`` holds other files and ``overwrite`` is off.
+        """
         directory = Path(directory)
+        check_replaceable(directory, overwrite)
         directory.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
         try:
@@ -184,6 +193,34 @@ def read_dataset_meta(directory: Path) -> dict[str, Any]:
     if not isinstance(meta, dict):
         raise ArtifactError(f"{meta_path}: not a JSON object")
     return meta
+
+
+def check_replaceable(directory: Path, overwrite: bool) -> None:
+    """Refuse, before any work, to replace a folder that is not a prepared dataset: a
+    dataset's folder is replaced whole, and the files in it would be lost (the dump
+    itself, when a dataset is written into the dump's folder).
+
+    Raises:
+        ArtifactError: ``directory`` is a file, or a non-empty folder without a
+            ``dataset.json``, and ``overwrite`` is off.
+    """
+    if overwrite or not directory.exists():
+        return
+    if not directory.is_dir():
+        raise ArtifactError(
+            f"{directory} is a file; a dataset is a folder: give another path",
+            options=("SessionDataset.save.directory",),
+        )
+    names = sorted(p.name for p in directory.iterdir())
+    if not names or "dataset.json" in names:
+        return  # empty, or a prepared dataset: replaced
+    shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+    raise ArtifactError(
+        f"{directory} is not a prepared dataset and holds {shown}: writing a dataset there "
+        "would replace the whole folder and delete them. Give a new or empty folder, or "
+        "overwrite it on purpose",
+        options=("SessionDataset.save.overwrite",),
+    )
 
 
 def replace_directory(built: Path, directory: Path) -> None:

@@ -519,13 +519,15 @@ def bad_rows_error(
         "ColumnMap.time, ColumnMap.time_unit 's', 'ms', 'us', 'ns' or 'iso'; "
         "ColumnMap.id_type='str' for text ids), or pass on_bad_rows='skip' to drop such "
         "rows (they are counted).",
+        # the likeliest fix first, dropping rows last
         options=(
-            "read_clicks.on_bad_rows",
+            *(("ColumnMap.time_unit",) if unit_hint else ()),
             "ColumnMap.session",
             "ColumnMap.item",
             "ColumnMap.time",
             "ColumnMap.time_unit",
             "ColumnMap.id_type",
+            "read_clicks.on_bad_rows",
         ),
     )
 

@@ -66,6 +66,7 @@ from sessionrec.data.dataset import (
 )
 from sessionrec.data.dataset import (
     SessionDataset,
+    check_replaceable,
     load_samples,
     load_sessions,
     read_dataset_meta,
@@ -204,9 +205,8 @@ def in_memory(dataset: SessionDataset | ShardedDataset, what: str) -> SessionDat
     if isinstance(dataset, ShardedDataset):
         raise ConfigError(
             f"{what}: the dataset must be in memory, and {dataset.directory} is sharded (prepared "
-            "by prepare_sharded): prepare it again in memory (sessionrec.prepare(...), without "
-            "prepare_sharded's clicks_per_shard)",
-            options=("prepare_sharded.clicks_per_shard",),
+            "by prepare_sharded): prepare it again in memory, with sessionrec.prepare(...) "
+            "rather than prepare_sharded (the command line's prepare without its shard size)"
         )
     return dataset
 
@@ -251,6 +251,7 @@ def prepare_sharded(
     event_types: Sequence[str] | None = None,
     session_gap_s: float | None = None,
     progress: bool = False,
+    overwrite: bool = False,
 ) -> ShardedDataset:
     """Apply the ``default`` protocol to a dump of any size; write a sharded dataset.
 
@@ -265,12 +266,15 @@ def prepare_sharded(
         config: the protocol (``mode="default"``).
         n_shards: the number of shards; default: clicks / ``clicks_per_shard``, rounded up.
         clicks_per_shard: the shard size aimed at (it bounds the memory used).
+        overwrite: replace a folder ``out`` that is not a prepared dataset (and the files
+            in it); without it, such a folder is refused before any work.
         other arguments: as in :func:`~sessionrec.data.protocol.prepare`.
 
     Returns:
         The :class:`ShardedDataset` written to ``out``.
 
     Raises:
+        ArtifactError: ``out`` holds other files and ``overwrite`` is off.
         ConfigError: the ``srgnn`` protocol, or bad shard counts.
         SchemaError, BadRowsError, EmptyDataError: as :func:`~sessionrec.data.protocol.prepare`.
     """
@@ -284,6 +288,7 @@ def prepare_sharded(
             options=("ProtocolConfig.mode",),
         )
     out = Path(out)
+    check_replaceable(out, overwrite)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:

@@ -43,7 +43,11 @@ from sessionrec.onnx_export.contract import (
     ItemTableDtype,
     set_metadata,
 )
-from sessionrec.onnx_export.external import EXTERNAL_DATA_MIN_BYTES, ExternalData
+from sessionrec.onnx_export.external import (
+    EXTERNAL_DATA_MIN_BYTES,
+    EXTERNAL_TENSOR_MIN_BYTES,
+    ExternalData,
+)
 from sessionrec.onnx_export.graph import ExportInputs, build_onnx_model, export_inputs
 from sessionrec.serving.files import data_file_name, two_stage_names
 from sessionrec.version import __version__
@@ -160,10 +164,10 @@ def export_onnx(
         max_session_length=max_session_length,
     )
     with_ann = _with_ann(ann, x)
+    table_bytes = x.weights.item_table.size * (
+        4 if x.dtype == "fp32" else 2 if x.dtype == "fp16" else 1
+    )
     if external_data is None:
-        table_bytes = x.weights.item_table.size * (
-            4 if x.dtype == "fp32" else 2 if x.dtype == "fp16" else 1
-        )
         external_data = with_ann or table_bytes >= EXTERNAL_DATA_MIN_BYTES
     elif with_ann and not external_data:
         raise ConfigError(
@@ -171,7 +175,12 @@ def export_onnx(
             "model: leave external_data unset (or true) with ann",
             options=("export_onnx.ann", "export_onnx.external_data"),
         )
-    external = ExternalData(data_file_name(out_path.name)) if external_data else None
+    # a data file always holds the item table, however small (the graphs share it)
+    external = (
+        ExternalData(data_file_name(out_path.name), min(EXTERNAL_TENSOR_MIN_BYTES, table_bytes))
+        if external_data
+        else None
+    )
     onnx_model = build_onnx_model(x, external=external)
     _check(onnx_model, external, out_path.parent)
     out_path.parent.mkdir(parents=True, exist_ok=True)

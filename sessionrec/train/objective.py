@@ -52,9 +52,12 @@ from sessionrec.train.evaluation import item_logits
 
 __all__ = ["SAMPLED_SOFTMAX_MIN_ITEMS", "LOSSES", "choose_loss", "SampledSoftmax", "BatchLoss"]
 
-#: ``loss="auto"`` trains with the sampled softmax above this many items (README,
-#: "Large catalogs": where its steps get cheaper than full ones and accuracy holds).
-SAMPLED_SOFTMAX_MIN_ITEMS = 200_000
+#: ``loss="auto"`` trains with the sampled softmax above this many items. Measured
+#: (README, "Large catalogs"): on Diginetica (43,097 items) the `default` config trains
+#: 6x faster per epoch with it, validates as well or better after every epoch, and tests
+#: 55.11 / 19.52 (HR@20 / MRR@20) after the refit against 55.03 / 19.51 with the full
+#: softmax; smaller catalogs keep the full softmax, which is cheap there.
+SAMPLED_SOFTMAX_MIN_ITEMS = 40_000
 #: The values of ``TrainConfig.loss``.
 LOSSES = ("auto", "full", "sampled")
 

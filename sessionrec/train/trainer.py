@@ -31,10 +31,11 @@ import torch
 from tqdm.auto import tqdm
 
 from sessionrec.data.contract import DataContract
-from sessionrec.errors import ArtifactError, ConfigError, NonFiniteError
+from sessionrec.errors import ConfigError, NonFiniteError
 from sessionrec.graph import session_graph_batch
 from sessionrec.nn.content import catalog_tensors
 from sessionrec.nn.srgnn import SRGNN, SRGNNConfig
+from sessionrec.train.checkpoint import load_checkpoint, run_identity, save_checkpoint
 from sessionrec.train.config import TrainConfig, lr_factor
 from sessionrec.train.distributed import (
     all_reduce_sum,
@@ -77,6 +78,7 @@ class _Run:
     contract: DataContract
     warm: dict[str, Any] | None
     checkpoint_path: Path | None
+    fingerprint: str  # of the training data
     history: list[dict[str, Any]] = field(default_factory=list)
     best_score: float = -math.inf
     best_epoch: int = -1
@@ -118,6 +120,11 @@ class Trainer:
         self.out_dir = None if out_dir is None else Path(out_dir)
         self.rank, self.world_size = rank_and_world()
         self.progress = progress and self.rank == 0
+        if max_minutes is not None and not (math.isfinite(max_minutes) and max_minutes > 0):
+            raise ConfigError(
+                f"max_minutes must be a number of minutes > 0, got {max_minutes!r}",
+                options=("Trainer.max_minutes",),
+            )
         self.max_minutes = max_minutes
 
     def _log(self, msg: str) -> None:
@@ -243,18 +250,23 @@ class Trainer:
         if self.out_dir is not None:
             self.out_dir.mkdir(parents=True, exist_ok=True)
         return _Run(
-            model, step, optimizers, objective, data, device, vocab, contract, warm, checkpoint_path
+            model,
+            step,
+            optimizers,
+            objective,
+            data,
+            device,
+            vocab,
+            contract,
+            warm,
+            checkpoint_path,
+            dataset.fingerprint(),
         )
 
     def _resume(self, run: _Run) -> None:
-        """Reload the last epoch's checkpoint into ``run``."""
-        path = run.checkpoint_path
-        if path is None or not path.is_file():
-            raise ArtifactError(
-                f"resume: no checkpoint.pt in {self.out_dir} to continue from",
-                options=("Trainer.fit.resume",),
-            )
-        ck = torch.load(path, map_location="cpu", weights_only=True)
+        """Reload the last epoch's checkpoint into ``run`` (refused when it is another
+        run's: :func:`~sessionrec.train.checkpoint.load_checkpoint`)."""
+        ck = load_checkpoint(run.checkpoint_path, self._identity(run))
         run.model.load_state_dict(ck["model"])
         run.optimizers.load_state_dict(ck)
         run.start_epoch = int(ck["epoch"]) + 1
@@ -368,7 +380,8 @@ class Trainer:
             run.stale += 1
         self._log_epoch(record, run.best_epoch == epoch)
         if run.checkpoint_path is not None and self.rank == 0:
-            _atomic_torch_save(
+            save_checkpoint(
+                run.checkpoint_path,
                 {
                     "model": run.model.state_dict(),
                     **run.optimizers.state_dict(),
@@ -380,8 +393,12 @@ class Trainer:
                     "progress_score": run.progress_score,
                     "stale": run.stale,
                 },
-                run.checkpoint_path,
+                self._identity(run),
             )
+
+    def _identity(self, run: _Run) -> dict[str, Any]:
+        """This run's identity in its checkpoint: data, contract, model config."""
+        return run_identity(run.fingerprint, run.contract.to_dict(), self.model_config.to_dict())
 
     def _check_finite(self, run: _Run, loss: torch.Tensor, epoch: int, step_nr: int) -> None:
         """Stop at the first non-finite loss or gradient, before the optimiser applies it;
@@ -507,7 +524,7 @@ class Trainer:
             run.data.item_counts,
             run.history,
             metrics,
-            dataset.fingerprint(),
+            run.fingerprint,
             run.contract,
         )
         if self.out_dir is not None and self.rank == 0:
@@ -561,9 +578,3 @@ def _seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-def _atomic_torch_save(obj: Any, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
