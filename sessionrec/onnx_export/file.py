@@ -35,6 +35,7 @@ from google.protobuf.message import EncodeError
 from sessionrec.artifacts import commit_files
 from sessionrec.errors import ArtifactError, ConfigError
 from sessionrec.onnx_export import ann_index, stages
+from sessionrec.onnx_export import external as external_constants
 from sessionrec.onnx_export.contract import (
     CONTRACT,
     DATA_FORMAT,
@@ -45,7 +46,6 @@ from sessionrec.onnx_export.contract import (
 )
 from sessionrec.onnx_export.external import (
     EXTERNAL_DATA_MIN_BYTES,
-    EXTERNAL_TENSOR_MIN_BYTES,
     ExternalData,
 )
 from sessionrec.onnx_export.graph import ExportInputs, build_onnx_model, export_inputs
@@ -177,7 +177,10 @@ def export_onnx(
         )
     # a data file always holds the item table, however small (the graphs share it)
     external = (
-        ExternalData(data_file_name(out_path.name), min(EXTERNAL_TENSOR_MIN_BYTES, table_bytes))
+        ExternalData(
+            data_file_name(out_path.name),
+            min(external_constants.EXTERNAL_TENSOR_MIN_BYTES, table_bytes),
+        )
         if external_data
         else None
     )
