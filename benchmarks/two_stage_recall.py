@@ -1,13 +1,15 @@
 """Two-stage serving on trained item vectors (README, "Large catalogs"): train the
 ``default`` config with the sampled softmax on a prepared dataset, export it with the
 two-stage files, and compare the two-stage answers with exact ones on test prefixes
-(recall@20 against the exact top-20, HR@20 of both, latency on one thread).
+(recall@20 against the exact top-20, HR@20 of both, latency on one thread), for each
+``nprobe`` asked.
 
     sessionrec bench scale --items 1000000 --clicks 5000000 --parts train --loss sampled --work-dir runs/scale
-    python benchmarks/two_stage_recall.py --data DATASET_DIR --out runs/two-stage --epochs 1
+    python benchmarks/two_stage_recall.py --data DATASET_DIR --out runs/two-stage --epochs 1 --nprobe 64,128,256,512
 
-The trainer's own test is cut to 2,000 samples (ranking millions of items for every test
-sample would take hours); the comparison uses 2,000 other random test prefixes.
+``--model DIR`` measures a model trained before (an exported model directory) instead of
+training one. The trainer's own test is cut to 2,000 samples (ranking millions of items
+for every test sample would take hours); the comparison uses other random test prefixes.
 """
 
 from __future__ import annotations
@@ -26,58 +28,76 @@ from sessionrec.recommender import SessionRecommender
 from sessionrec.train import Trainer, config_preset
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", required=True, help="a prepared dataset folder")
-    parser.add_argument("--out", required=True, help="where the model and its export go")
-    parser.add_argument("--epochs", type=int, default=1)
-    parser.add_argument("--sessions", type=int, default=2000)
-    args = parser.parse_args()
-    torch.set_num_threads(1)
-    out = Path(args.out)
-    dataset = SessionDataset.load(args.data)
+def _train(dataset: SessionDataset, out: Path, epochs: int) -> dict:
     test = dataset.test
     dataset.test = test.select(np.arange(min(2000, len(test))))
     model_config, train_config = config_preset(
-        "default", dataset.n_items, epochs=args.epochs, loss="sampled",
+        "default", dataset.n_items, epochs=epochs, loss="sampled",
         repeat_bonus_grid=(0.0, 2.0, 8.0),
     )  # fmt: skip
     start = time.perf_counter()
-    trained = Trainer(model_config, train_config, out / "model", progress=False).fit(dataset)
+    trained = Trainer(model_config, train_config, out, progress=False).fit(dataset)
     result = {
-        "items": dataset.n_items,
         "train_s": time.perf_counter() - start,
         "test_hr@20": trained.metrics["test"]["hr@20"],
         "repeat_bonus": trained.model.config.repeat_bonus,
     }
+    dataset.test = test
     start = time.perf_counter()
-    export_onnx(out / "model", out / "model" / "model.onnx", ann=True)
+    export_onnx(out, out / "model.onnx", ann=True)
     result["export_s"] = time.perf_counter() - start
+    return result
+
+
+def _serve(rec: SessionRecommender, sessions: list, targets: list) -> tuple[dict, list]:
+    for s in sessions[:20]:  # warm-up
+        rec.next_items(s, k=20)
+    times, ids = [], []
+    for s in sessions:
+        t = time.perf_counter()
+        ids.append(rec.next_items(s, k=20).ids)
+        times.append(time.perf_counter() - t)
+    return {
+        "mode": rec.mode,
+        "p50_ms": 1e3 * float(np.percentile(times, 50)),
+        "p99_ms": 1e3 * float(np.percentile(times, 99)),
+        "hr@20": 100 * float(np.mean([t in i for t, i in zip(targets, ids)])),
+    }, ids
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", required=True, help="a prepared dataset folder")
+    parser.add_argument("--out", help="where the model and its export go (when training)")
+    parser.add_argument("--model", help="an exported model directory to measure instead")
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--sessions", type=int, default=2000)
+    parser.add_argument("--nprobe", default="", help="comma-separated; default: the export's")
+    args = parser.parse_args()
+    if (args.out is None) == (args.model is None):
+        parser.error("give --out (train, then measure) or --model (measure), not both")
+    torch.set_num_threads(1)
+    dataset = SessionDataset.load(args.data)
+    result: dict = {"items": dataset.n_items}
+    model = Path(args.model or Path(args.out) / "model")
+    if args.model is None:
+        result.update(_train(dataset, model, args.epochs))
+    test = dataset.test
     pick = np.random.default_rng(0).choice(len(test), args.sessions, replace=False)
     sessions = [dataset.vocab.id_of(test.prefix(i)).tolist() for i in pick]
     targets = [dataset.vocab.ids[test.targets[i]] for i in pick]
-    answers = {}
-    for mode in ("exact", "two_stage"):
-        rec = SessionRecommender.load(out / "model", threads=1, exact=mode == "exact")
-        for s in sessions[:20]:
-            rec.next_items(s, k=20)
-        times, ids = [], []
-        for s in sessions:
-            t = time.perf_counter()
-            ids.append(rec.next_items(s, k=20).ids)
-            times.append(time.perf_counter() - t)
-        answers[mode] = ids
-        result[mode] = {
-            "mode": rec.mode,
-            "p50_ms": 1e3 * float(np.percentile(times, 50)),
-            "p99_ms": 1e3 * float(np.percentile(times, 99)),
-            "hr@20": 100 * float(np.mean([t in i for t, i in zip(targets, ids)])),
-        }
-    overlap = [
-        len(set(a) & set(b)) / max(len(b), 1)
-        for a, b in zip(answers["two_stage"], answers["exact"])
-    ]
-    result["recall@20_vs_exact"] = float(np.mean(overlap))
+    result["exact"], exact = _serve(
+        SessionRecommender.load(model, threads=1, exact=True), sessions, targets
+    )
+    for nprobe in [int(n) for n in args.nprobe.split(",") if n] or [None]:
+        rec = SessionRecommender.load(model, threads=1, nprobe=nprobe)
+        row, ids = _serve(rec, sessions, targets)
+        row["nprobe"] = rec.nprobe
+        row["recall@20_vs_exact"] = float(
+            np.mean([len(set(a) & set(b)) / max(len(b), 1) for a, b in zip(ids, exact)])
+        )
+        result.setdefault("two_stage", []).append(row)
+        print(json.dumps(row), flush=True)
     print(json.dumps(result))
 
 

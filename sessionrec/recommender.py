@@ -107,7 +107,8 @@ class SessionRecommender:
     ``metadata_props``), ``n_items``, ``id_kind`` (``"int"`` or ``"str"``),
     ``max_session_length``, ``counts_unknown_clicks`` (``False`` for a file exported
     before sessionrec 0.2.0, whose results have ``unknown_clicks=None``), ``mode``
-    (``"exact"``, or ``"two_stage"``: candidates from the index, exact re-scoring).
+    (``"exact"``, or ``"two_stage"``: candidates from the index, exact re-scoring),
+    ``nprobe`` (the index lists searched per session in two stages, else ``None``).
     """
 
     def __init__(
@@ -120,6 +121,7 @@ class SessionRecommender:
         self._session = session
         self._two_stage = two_stage
         self.mode = "exact" if two_stage is None else "two_stage"
+        self.nprobe: int | None = None if two_stage is None else two_stage.nprobe
         self.path = path
         self.metadata = metadata
         self.id_kind: str = metadata["id_kind"]

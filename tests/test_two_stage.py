@@ -80,6 +80,7 @@ def test_the_export_writes_the_two_stage_files_with_the_manifest(exports):
     assert files["model.onnx.data"]["format"] == "sessionrec.onnx-data/1"
     rec = exports["all_lists"]
     assert rec.mode == "two_stage" and exports["exact"].mode == "exact"
+    assert (rec.nprobe, exports["one_list"].nprobe, exports["exact"].nprobe) == (50, 1, None)
     assert rec.metadata["ann_index"] == "IVF50,Flat" and rec.metadata["ann_nlist"] == "50"
     assert rec.metadata["model_sha256"] == files["model.onnx"]["sha256"]
     assert rec.n_items == N and rec.counts_unknown_clicks
@@ -320,8 +321,8 @@ def test_build_index_ranks_by_the_score_with_the_offset_column():
     table = np.array([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]] * 20, dtype=np.float32)
     offset = np.zeros(60, dtype=np.float32)
     offset[1] = 5.0  # item 1 wins any query with the offset
-    assert ivf_parameters(60) == (1, 1) and ivf_parameters(43_097) == (830, 64)
-    assert ivf_parameters(5_000_000) == (8944, 64)
+    assert ivf_parameters(60) == (1, 1) and ivf_parameters(43_097) == (830, 128)
+    assert ivf_parameters(5_000_000) == (8944, 128)
     index = build_index(table, offset, spherical=False)
     _, found = index.search(np.array([[1.0, 0.0, 1.0]], dtype=np.float32), 1)
     assert found[0, 0] == 1

@@ -35,7 +35,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_data_arguments(parser)
     parser.add_argument("--method", required=True, choices=METHODS)
-    parser.add_argument("--k", type=int, default=20, help="cut-off K (default 20; 10 is added)")
+    parser.add_argument(
+        "--k", type=int, default=20, help="cut-off K (default 20; @10 is added when K > 10)"
+    )
     parser.add_argument(
         "--param",
         action="append",

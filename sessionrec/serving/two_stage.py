@@ -102,8 +102,9 @@ class TwoStage:
             index = faiss.read_index(str(files.index))
         except RuntimeError as exc:
             raise ArtifactError(f"{files.index}: not a loadable faiss index ({exc})") from None
-        probes = int(metadata["ann_nprobe"]) if nprobe is None else int(nprobe)
-        faiss.extract_index_ivf(index).nprobe = probes
+        ivf = faiss.extract_index_ivf(index)
+        probes = min(int(metadata["ann_nprobe"]) if nprobe is None else int(nprobe), ivf.nlist)
+        ivf.nprobe = probes
         return cls(session, rescore, index, metadata, probes), ""
 
     def run(
