@@ -4,11 +4,12 @@ two-stage files, and compare the two-stage answers with exact ones on test prefi
 (recall@20 against the exact top-20, HR@20 of both, latency on one thread), for each
 ``nprobe`` asked.
 
-    sessionrec bench scale --items 1000000 --clicks 5000000 --parts train --loss sampled --work-dir runs/scale
-    python benchmarks/two_stage_recall.py --data DATASET_DIR --out runs/two-stage --epochs 1 --nprobe 64,128,256,512
+    python benchmarks/two_stage_recall.py --items 1000000 --clicks 5000000 --out runs/two-stage-1m --epochs 1 --nprobe 64,128,256,512
 
-``--model DIR`` measures a model trained before (an exported model directory) instead of
-training one. The trainer's own test is cut to 2,000 samples (ranking millions of items
+``--items``/``--clicks`` prepare the planted clickstream of ``sessionrec bench scale``
+(seed 0, ``min_item_support`` 2, test day 1) into ``OUT/data``; ``--data DIR`` takes a
+prepared dataset instead. ``--model DIR`` measures a model trained before (an exported
+model directory) instead of training one. The trainer's own test is cut to 2,000 samples (ranking millions of items
 for every test sample would take hours); the comparison uses other random test prefixes.
 """
 
@@ -23,6 +24,8 @@ import numpy as np
 import torch
 
 from sessionrec.data.dataset import SessionDataset
+from sessionrec.data.planted import PlantedConfig, planted_clicks
+from sessionrec.data.protocol import ProtocolConfig, prepare
 from sessionrec.onnx_export import export_onnx
 from sessionrec.recommender import SessionRecommender
 from sessionrec.train import Trainer, config_preset
@@ -67,7 +70,9 @@ def _serve(rec: SessionRecommender, sessions: list, targets: list) -> tuple[dict
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", required=True, help="a prepared dataset folder")
+    parser.add_argument("--data", help="a prepared dataset folder")
+    parser.add_argument("--items", type=int, help="prepare a planted catalog of this size")
+    parser.add_argument("--clicks", type=int, help="... with this many clicks")
     parser.add_argument("--out", help="where the model and its export go (when training)")
     parser.add_argument("--model", help="an exported model directory to measure instead")
     parser.add_argument("--epochs", type=int, default=1)
@@ -76,8 +81,18 @@ def main() -> None:
     args = parser.parse_args()
     if (args.out is None) == (args.model is None):
         parser.error("give --out (train, then measure) or --model (measure), not both")
+    if (args.data is None) == (args.items is None) or (args.items is None) != (args.clicks is None):
+        parser.error("give --data DIR, or --items N and --clicks M (a planted catalog)")
+    if args.data is None and args.out is None:
+        parser.error("--items needs --out (the dataset goes to OUT/data)")
     torch.set_num_threads(1)
-    dataset = SessionDataset.load(args.data)
+    data = Path(args.data or Path(args.out) / "data")
+    if args.data is None:
+        start = time.perf_counter()
+        clicks = planted_clicks(PlantedConfig(n_items=args.items, n_clicks=args.clicks, seed=0))
+        prepare(clicks, ProtocolConfig(min_item_support=2, test_days=1)).save(data)
+        print(json.dumps({"prepare_s": time.perf_counter() - start}), flush=True)
+    dataset = SessionDataset.load(data)
     result: dict = {"items": dataset.n_items}
     model = Path(args.model or Path(args.out) / "model")
     if args.model is None:
