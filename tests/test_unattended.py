@@ -176,6 +176,7 @@ def test_a_worse_model_is_not_published(published, tmp_path, capsys):
     # --publish always overrides, and still reports the comparison
     args = [*FIT, "--out", str(out), "--config", "srgnn", "--epochs", "1"]
     assert main([*args, "--publish", "always"]) == 0
+    assert "published because of --publish always (the rule alone" in capsys.readouterr().err
     report = json.loads((out / "report.json").read_text())["publication"]
     assert report["decision"] == "published" and report["passed"] is False
     assert report["mode"] == "always"
@@ -309,6 +310,43 @@ def test_warm_start_refuses_another_id_kind_and_no_common_item(tiny_dataset):
         warm_start(model, others, old)
     one_in_common = ItemVocab(tiny_dataset.vocab.ids + 29)  # 1029 only
     assert warm_start(model, one_in_common, old)["items_kept"] == 1
+
+
+def test_warm_start_refuses_another_max_session_length(tiny_dataset, tmp_path):
+    """A model that reads the last 50 clicks (no cut recorded) warm-starting on data cut to
+    3 clicks, and back: each changes what the published model reads."""
+    old = _fit(tiny_dataset)
+    assert old.data_contract.inference_max_length == 50
+    check_warm_start(old, old.model.config, tiny_dataset.vocab, max_session_length=50)
+    with pytest.raises(ConfigError, match="reads the last 50 clicks .* keeps the last 3") as err:
+        check_warm_start(old, old.model.config, max_session_length=3)
+    assert "ProtocolConfig.max_session_length" in err.value.options
+    cut = replace(tiny_dataset, meta={"protocol": {"max_session_length": 3}})
+    model_config, train_config = config_preset("srgnn", cut.n_items, epochs=1)
+    trainer = Trainer(model_config, train_config, tmp_path / "new", progress=False)
+    with pytest.raises(ConfigError, match="max_session_length=50"):
+        trainer.fit(cut, warm_start=old)
+    assert not (tmp_path / "new" / "checkpoint.pt").exists()  # refused before training
+    three = _fit(cut)
+    with pytest.raises(ConfigError, match="reads the last 3 clicks .* keeps the last 50"):
+        check_warm_start(three, three.model.config, max_session_length=50)
+
+
+def test_a_nightly_fit_keeps_the_models_max_session_length(tmp_path, capsys):
+    """Night 1 cuts sessions to 3 clicks; night 2's line, without the flag, keeps the cut
+    (before: its model read 50 clicks, silently); another cut given explicitly is refused
+    before any work."""
+    out = tmp_path / "current"
+    nightly = [*FIT, "--out", str(out), "--warm-start", str(out), "--warm-start-missing", "cold"]
+    nightly += ["--epochs", "1", "--publish", "always"]
+    assert main([*nightly, "--max-session-length", "3"]) == 0
+    assert main(nightly) == 0
+    assert "keeps the model's --max-session-length 3" in capsys.readouterr().err
+    assert load_model(out).data_contract.max_session_length == 3
+    assert main([*nightly, "--max-session-length", "5"]) == 1
+    err = capsys.readouterr().err
+    assert "reads the last 3 clicks of a session, this run's data keeps the last 5" in err
+    assert "--max-session-length L" in err and "[1/5] preparing" not in err
 
 
 def test_cli_warm_start_refusals_come_before_the_work(published, sku_clicks, tmp_path, capsys):

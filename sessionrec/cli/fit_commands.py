@@ -82,6 +82,7 @@ def _fit(args: argparse.Namespace) -> int:
 
 
 def _fit_steps(args: argparse.Namespace, shards: Path) -> int:
+    from sessionrec.data.contract import DataContract
     from sessionrec.data.shards import load_dataset
     from sessionrec.errors import NonFiniteError
     from sessionrec.onnx_export import export_onnx
@@ -132,7 +133,8 @@ def _fit_steps(args: argparse.Namespace, shards: Path) -> int:
     t = time.perf_counter()
     trainer = trainer_from_args(args, dataset, catalog, staging)
     if previous is not None:  # the id kind and the items, before training
-        check_warm_start(previous, trainer.model_config, dataset.vocab)
+        length = DataContract.of(dataset).inference_max_length
+        check_warm_start(previous, trainer.model_config, dataset.vocab, length)
     log(f"[2/5] training SR-GNN ({args.config}) in {staging}")
     trained = trainer.fit(dataset, resume=args.resume, catalog=catalog, warm_start=previous)
     timings["train_s"] = time.perf_counter() - t
@@ -199,7 +201,9 @@ def _guard_report_publish(
         previous if same else None,
     )
     timings["compare_s"] = time.perf_counter() - t
-    log(f"      {publication['decision']}: {publication['reason']}")
+    overridden = publication["decision"] == "published" and publication["passed"] is False
+    because = " because of --publish always (the rule alone keeps it back)" if overridden else ""
+    log(f"      {publication['decision']}{because}: {publication['reason']}")
 
     log("[5/5] writing the training report")
     timings["total_s"] = time.perf_counter() - t0

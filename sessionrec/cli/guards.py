@@ -11,8 +11,9 @@
   ``--warm-start`` directory stops the run before the data is prepared (or, with
   ``--warm-start-missing cold``, the run trains from scratch: the first night of a
   nightly retraining); the previous model's config is compared with this run's
-  (:func:`sessionrec.train.warm.check_warm_start`), then, once the data is read, its id
-  kind and vocabulary.
+  (:func:`sessionrec.train.warm.check_warm_start`), and so is the number of last clicks
+  it reads (``fit`` without ``--max-session-length`` keeps the model's), then, once the
+  data is read, its id kind and vocabulary.
 - **The publication guard of ``fit``** (:func:`publication_decision`): before the new
   model replaces a published one, both are evaluated on the new data's test samples that
   the published model can read (prefix and target among its items:
@@ -134,7 +135,8 @@ def warm_start_model(args: argparse.Namespace, log: Callable[[str], None]) -> An
 
     Raises:
         ConfigError: the directory does not exist (``--warm-start-missing error``), or
-            the configs differ (:func:`sessionrec.train.warm.check_warm_start`).
+            the configs or the ``--max-session-length`` differ
+            (:func:`sessionrec.train.warm.check_warm_start`).
         ArtifactError: a directory that is not a loadable model.
     """
     if not args.warm_start:
@@ -163,8 +165,29 @@ def warm_start_model(args: argparse.Namespace, log: Callable[[str], None]) -> An
         model_config, _ = apply_overrides(args.set, model_config, train_config)
     # only whether there is content counts here: its sizes come from today's catalog
     content = (previous.model.config.content or {}) if args.catalog else None
-    check_warm_start(previous, replace(model_config, content=content))
+    length = _keep_the_cut(args, previous, log)
+    check_warm_start(previous, replace(model_config, content=content), max_session_length=length)
     return previous
+
+
+def _keep_the_cut(
+    args: argparse.Namespace, previous: Any, log: Callable[[str], None]
+) -> int | None:
+    """``fit`` prepares its data after this check: without ``--max-session-length`` the
+    warm start keeps the previous model's (its data contract), so that a nightly line need
+    not repeat it; the length the new model will read, for :func:`check_warm_start` (which
+    refuses another one given explicitly). ``None`` for ``train``, whose data was prepared
+    before (checked with the data)."""
+    from sessionrec.data.contract import DEFAULT_MAX_SESSION_LENGTH
+
+    if "max_session_length" not in vars(args):
+        return None
+    old = previous.data_contract.max_session_length
+    # the srgnn protocol has no cut (its data reads 50 clicks): refused below, not changed
+    if args.max_session_length is None and old is not None and args.protocol != "srgnn":
+        args.max_session_length = old
+        log(f"warm start: the data keeps the model's --max-session-length {old} (its contract)")
+    return args.max_session_length or DEFAULT_MAX_SESSION_LENGTH
 
 
 # -- the publication guard --------------------------------------------------------------

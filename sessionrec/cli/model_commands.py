@@ -23,6 +23,7 @@ _KINDS = {"int": "integers", "str": "strings"}
 
 
 def _train(args: argparse.Namespace) -> int:
+    from sessionrec.data.contract import DataContract
     from sessionrec.train import init_distributed, leave_distributed
     from sessionrec.train.warm import check_warm_start
 
@@ -35,7 +36,8 @@ def _train(args: argparse.Namespace) -> int:
     catalog = load_catalog_argument(args, dataset)
     trainer = trainer_from_args(args, dataset, catalog, args.out)
     if previous is not None:  # the id kind and the items, before training
-        check_warm_start(previous, trainer.model_config, dataset.vocab)
+        length = DataContract.of(dataset).inference_max_length
+        check_warm_start(previous, trainer.model_config, dataset.vocab, length)
     trained = trainer.fit(dataset, resume=args.resume, catalog=catalog, warm_start=previous)
     leave_distributed()
     if rank != 0:

@@ -203,7 +203,10 @@ class Trainer:
         if catalog is not None:
             # content only for the items this run never sees clicked (validation excluded)
             model.set_catalog(catalog_tensors(catalog), torch.from_numpy(data.fit_counts == 0))
-        warm = None if previous is None else warm_start(model, vocab, previous, cfg.warm_shrink)
+        warm = None
+        if previous is not None:
+            length = contract.inference_max_length
+            warm = warm_start(model, vocab, previous, cfg.warm_shrink, length)
         device = resolve_device(cfg.device)
         model.to(device)  # after the catalog and the warm start, which fill it on the CPU
         if warm is not None:

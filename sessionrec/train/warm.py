@@ -14,7 +14,8 @@ the id embedding of every item the previous model knows, with shrink and perturb
 
 A warm start is refused (:func:`check_warm_start`, which :func:`warm_start` calls and the
 command line calls before any work) when the previous model's config differs from this
-run's in any field but the data-dependent ones (:data:`DATA_DEPENDENT_FIELDS`), when its
+run's in any field but the data-dependent ones (:data:`DATA_DEPENDENT_FIELDS`), when it
+reads another number of last clicks (the data contract's ``max_session_length``), when its
 item ids are of another kind (integers vs strings), or when no item of the new data is
 known to it. :func:`comparable_samples` picks the test samples a previous model can read,
 so that it and its successor are compared on the same samples.
@@ -133,7 +134,10 @@ def preset_names(config: SRGNNConfig) -> list[str]:
 
 
 def check_warm_start(
-    previous: TrainedModel, model_config: SRGNNConfig, vocab: ItemVocab | None = None
+    previous: TrainedModel,
+    model_config: SRGNNConfig,
+    vocab: ItemVocab | None = None,
+    max_session_length: int | None = None,
 ) -> None:
     """Refuse a warm start that would carry nothing useful, or the wrong thing, before
     any work: :func:`warm_start` calls it, and the command line calls it first with the
@@ -143,11 +147,17 @@ def check_warm_start(
         previous: the model to start from.
         model_config: the new run's model config.
         vocab: the new run's item vocabulary (``None``: check the config only).
+        max_session_length: the last clicks of a session the new run's model reads
+            (:attr:`~sessionrec.data.contract.DataContract.inference_max_length` of its
+            data); ``None``: not checked.
 
     Raises:
         ConfigError: ``model_config`` differs from the previous model's in a field that
             is not data-dependent (:func:`config_differences`: another preset or
-            override); the item ids are of another kind (integers vs strings); no item
+            override); the previous model reads another number of last clicks (a warm
+            start keeps a model's contract: a longer cut would read positions of the
+            position readout it never trained, a shorter one would change what the
+            published model reads); the item ids are of another kind (integers vs strings); no item
             of ``vocab`` is known to the previous model.
     """
     differences = config_differences(previous.model.config, model_config)
@@ -163,6 +173,15 @@ def check_warm_start(
             "Warm-start with the previous model's config (the same preset, config_preset, "
             "and the same SRGNNConfig overrides), or train from scratch without a warm start",
             options=("config_preset.name", "SRGNNConfig", "Trainer.fit.warm_start"),
+        )
+    old_length = previous.data_contract.inference_max_length
+    if max_session_length is not None and max_session_length != old_length:
+        raise ConfigError(
+            f"warm start: the previous model reads the last {old_length} clicks of a session, "
+            f"this run's data keeps the last {max_session_length}: a warm start keeps the "
+            f"model's contract. Prepare the data with max_session_length={old_length}, or "
+            "train from scratch without a warm start to change it",
+            options=("ProtocolConfig.max_session_length", "Trainer.fit.warm_start"),
         )
     if vocab is None:
         return
@@ -196,7 +215,11 @@ def _examples(ids: np.ndarray, n: int = 3) -> str:
 
 
 def warm_start(
-    model: SRGNN, vocab: ItemVocab, previous: TrainedModel, shrink: float = 1.0
+    model: SRGNN,
+    vocab: ItemVocab,
+    previous: TrainedModel,
+    shrink: float = 1.0,
+    max_session_length: int | None = None,
 ) -> dict[str, Any]:
     r"""Carry a previous model's weights into ``model`` (trained next on ``vocab``'s items).
 
@@ -208,15 +231,24 @@ def warm_start(
     becomes :math:`\lambda\,\theta_{old} + (1 - \lambda)\,\theta_{fresh}`, with
     :math:`\theta_{fresh}` ``model``'s own initialisation (shrink and perturb).
 
+    Args:
+        model: the new model (its fresh initialisation), filled in place.
+        vocab: the items ``model`` scores, in row order.
+        previous: the model to start from.
+        shrink: :math:`\lambda` above (1: the old weights as they are).
+        max_session_length: the last clicks the new model reads (checked against the
+            previous model's contract); ``None``: not checked.
+
     Returns:
         What happened: ``shrink``, ``items_kept``, ``items_added`` and ``items_no_longer_seen``
         (counts) with up to 20 example ids of the last two (JSON-ready).
 
     Raises:
         ConfigError: :func:`check_warm_start` refuses it (another model config, another
-            id kind, no item in common), or a weight of another shape, or missing.
+            ``max_session_length``, another id kind, no item in common), or a weight of
+            another shape, or missing.
     """
-    check_warm_start(previous, model.config, vocab)
+    check_warm_start(previous, model.config, vocab, max_session_length)
     old_state = previous.model.state_dict()
     new_state = model.state_dict()
     updates = _carried_weights(old_state, new_state)
