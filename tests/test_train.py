@@ -375,6 +375,10 @@ def test_set_parses_numbers_words_and_grids():
     assert mapped.dim == 4
     _, one = apply_overrides(["new_item_offset_grid=0"], model_config, train_config)
     assert one.new_item_offset_grid == (0,)  # one value of a grid: a one-value grid
+    with pytest.raises(ConfigError, match="'num_negative' \\(did you mean 'num_negatives'\\?\\)"):
+        apply_overrides(["num_negative=10"], model_config, train_config)
+    with pytest.raises(ConfigError, match="unknown config field 'zzz'; model fields"):
+        apply_overrides(["zzz=1"], model_config, train_config)  # nothing close: no guess
 
 
 def test_device_choice_and_a_clear_error_without_cuda(tiny_dataset, tmp_path, capsys):

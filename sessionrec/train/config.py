@@ -11,6 +11,7 @@ validation share) are not training options: they come from the dataset
 
 from __future__ import annotations
 
+import difflib
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, fields, replace
@@ -323,8 +324,10 @@ def apply_overrides(
         elif key in train_names:
             config, target = train_config, train_overrides
         else:
+            close = difflib.get_close_matches(key, model_names | train_names, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise ConfigError(
-                f"unknown config field {key!r}; model fields: {sorted(model_names)}; "
+                f"unknown config field {key!r}{hint}; model fields: {sorted(model_names)}; "
                 f"training fields: {sorted(train_names)}",
                 options=("SRGNNConfig", "TrainConfig"),
             )
