@@ -9,6 +9,7 @@ from __future__ import annotations
 import builtins
 import json
 import shutil
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sessionrec.errors import ArtifactError, ConfigError
-from sessionrec.onnx_export import export_onnx
+from sessionrec.onnx_export import export_onnx, onnx_metadata
 from sessionrec.recommender import SessionRecommender
 from sessionrec.serving.files import TWO_STAGE_FORMAT, two_stage_names
 
@@ -305,6 +306,24 @@ def test_ann_is_automatic_from_a_catalog_size(tmp_path, monkeypatch):
     monkeypatch.setattr(export_file, "ANN_MIN_ITEMS", 1000)
     export_onnx(trained, tmp_path / "c" / "model.onnx")
     assert sorted(p.name for p in (tmp_path / "c").iterdir()) == ["manifest.json", "model.onnx"]
+
+
+def test_an_index_that_finds_few_neighbours_is_named_at_export(tmp_path, monkeypatch):
+    """Barely trained vectors have few neighbourhoods (a planted catalog of 5 million items
+    after one epoch: 0.46 at export, recall@20 0.64 on sessions): the export says so."""
+    import sessionrec.onnx_export.ann_index as ann_index
+
+    trained = random_model("int", 120)
+    monkeypatch.setattr(ann_index, "item_recall", lambda *args, **kwargs: 0.4625)
+    with pytest.warns(UserWarning, match=r"finds 46% of the exact top-20 .* exact=True") as got:
+        path = export_onnx(trained, tmp_path / "low" / "model.onnx", ann=True)
+    assert got[0].filename == __file__  # points at the caller of export_onnx
+    session_file = path.parent / two_stage_names(path.name)[0]
+    assert onnx_metadata(session_file)["ann_item_recall_at_20"] == "0.4625"
+    monkeypatch.setattr(ann_index, "item_recall", lambda *args, **kwargs: 0.97)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        export_onnx(trained, tmp_path / "fine" / "model.onnx", ann=True)
 
 
 def test_bad_nprobe_is_a_config_error(exports):

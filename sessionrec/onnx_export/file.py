@@ -328,6 +328,18 @@ def _two_stage_writers(
     index = ann_index.build_index(w.item_table, offset, spherical=cfg.normalize)
     nlist, nprobe = ann_index.ivf_parameters(cfg.n_items)
     recall = ann_index.item_recall(index, w.item_table, offset)
+    if recall < ann_index.LOW_ITEM_RECALL:
+        warnings.warn(
+            f"two-stage serving: the index finds {recall:.0%} of the exact top-20 neighbours "
+            f"of sample item vectors with nprobe {nprobe} of {nlist:,} lists "
+            f"(ann_item_recall_at_20; below {ann_index.LOW_ITEM_RECALL:.0%}): these vectors "
+            "have few neighbourhoods (an untrained or barely trained model), so two-stage "
+            "answers will often differ from exact ones. Measure the recall on your sessions "
+            "against SessionRecommender.load(path, exact=True) and serve with a larger "
+            "nprobe or exact=True, or train longer",
+            UserWarning,
+            stacklevel=4,
+        )
     graphs = {"session": stages.build_session_model(x, external)}
     graphs["rescore"] = stages.build_rescore_model(x, external)
     for graph in graphs.values():
