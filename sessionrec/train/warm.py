@@ -157,8 +157,8 @@ def check_warm_start(
             override); the previous model reads another number of last clicks (a warm
             start keeps a model's contract: a longer cut would read positions of the
             position readout it never trained, a shorter one would change what the
-            published model reads); the item ids are of another kind (integers vs strings); no item
-            of ``vocab`` is known to the previous model.
+            published model reads); the item ids are of another kind (integers vs
+            strings); no item of ``vocab`` is known to the previous model.
     """
     differences = config_differences(previous.model.config, model_config)
     if differences:
