@@ -326,6 +326,25 @@ def test_an_index_that_finds_few_neighbours_is_named_at_export(tmp_path, monkeyp
         export_onnx(trained, tmp_path / "fine" / "model.onnx", ann=True)
 
 
+def test_item_recall_counts_ties_and_misses():
+    """Hand check: 60 items of 2 distinct vectors, 30 copies each: a query's top-20 is any
+    20 of its 30 tied copies, so an index that scans everything finds a top-20 as good
+    as the exact one (counting the same copies only gave 0.8 here); one that finds
+    nothing scores 0."""
+    from sessionrec.onnx_export.ann_index import build_index, item_recall
+
+    table = np.array([[1.0, 0.0], [0.0, 1.0]] * 30, dtype=np.float32)
+    index = build_index(table, None, spherical=False)  # one list: exhaustive
+    assert item_recall(index, table, None, n_queries=10) == 1.0
+
+    class Empty:
+        def search(self, queries, k):
+            n = len(queries)
+            return np.full((n, k), -np.inf, np.float32), np.full((n, k), -1, np.int64)
+
+    assert item_recall(Empty(), table, None, n_queries=10) == 0.0
+
+
 def test_bad_nprobe_is_a_config_error(exports):
     for bad in (0, -1, 1.5, True):
         with pytest.raises(ConfigError, match="nprobe must be an integer >= 1") as info:
