@@ -126,17 +126,10 @@ def item_recall(
     queries = np.ascontiguousarray(table[picks], dtype=np.float32)
     if offset is not None:
         queries = np.hstack([queries, np.ones((len(picks), 1), dtype=np.float32)])
-    best = np.full((len(picks), k), -np.inf, dtype=np.float32)
-    best_index = np.zeros((len(picks), k), dtype=np.int64)
-    for start in range(0, n, _RECALL_BLOCK):  # exact top-k, block by block
+    best = np.full((len(picks), k), -np.inf, dtype=np.float32)  # exact top-k scores
+    for start in range(0, n, _RECALL_BLOCK):  # block by block: bounded temporaries
         scores = queries @ _index_vectors(table, offset, start, start + _RECALL_BLOCK).T
-        merged = np.hstack([best, scores])
-        merged_index = np.hstack(
-            [best_index, np.broadcast_to(np.arange(start, start + scores.shape[1]), scores.shape)]
-        )
-        top = np.argpartition(-merged, k - 1, axis=1)[:, :k]
-        best = np.take_along_axis(merged, top, axis=1)
-        best_index = np.take_along_axis(merged_index, top, axis=1)
+        best = -np.partition(-np.hstack([best, scores]), k - 1, axis=1)[:, :k]
     found_scores, found = index.search(queries, k)  # [n_queries, k] each; -1: none
     kth = best.min(axis=1, keepdims=True)  # the exact k-th score of each query
     tie = 1e-5 * np.maximum(1.0, np.abs(kth))  # float rounding of the two computations
