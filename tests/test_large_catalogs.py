@@ -91,6 +91,32 @@ def test_the_loss_is_chosen_by_catalog_size():
     assert err.value.options == ("TrainConfig.loss",)
 
 
+def test_sampled_only_settings_under_the_full_softmax_are_named():
+    """`--set num_negatives=10` on a catalog of 30 items: loss='auto' trains with the full
+    softmax, so the setting would be recorded and unused (a new user's case)."""
+    import warnings
+
+    from sessionrec.train import TrainConfig
+    from sessionrec.train.objective import warn_unused_sampled_settings
+
+    config = TrainConfig(num_negatives=10)
+    with pytest.warns(
+        UserWarning, match=r"^num_negatives is read by the sampled softmax only"
+    ) as got:
+        warn_unused_sampled_settings(config, "full", 30)
+    message = str(got[0].message)
+    assert "(loss='auto' keeps it up to 40,000 items; this catalog has 30): it has no" in message
+    both = TrainConfig(loss="full", num_negatives=10, negative_exponent=1.0)
+    with pytest.warns(
+        UserWarning, match=r"num_negatives, negative_exponent are .*\(loss='full'\): they have"
+    ):
+        warn_unused_sampled_settings(both, "full", 30)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warn_unused_sampled_settings(config, "sampled", 30)  # used
+        warn_unused_sampled_settings(TrainConfig(), "full", 30)  # defaults: nothing to say
+
+
 # -- rows of the item table --------------------------------------------------------------
 def _content_model(n: int = 12) -> SRGNN:
     import polars as pl

@@ -176,7 +176,8 @@ def test_a_worse_model_is_not_published(published, tmp_path, capsys):
     # --publish always overrides, and still reports the comparison
     args = [*FIT, "--out", str(out), "--config", "srgnn", "--epochs", "1"]
     assert main([*args, "--publish", "always"]) == 0
-    assert "published because of --publish always (the rule alone" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "published because of --publish always (the rule would have kept it back)" in err
     report = json.loads((out / "report.json").read_text())["publication"]
     assert report["decision"] == "published" and report["passed"] is False
     assert report["mode"] == "always"
@@ -345,8 +346,9 @@ def test_a_nightly_fit_keeps_the_models_max_session_length(tmp_path, capsys):
     assert load_model(out).data_contract.max_session_length == 3
     assert main([*nightly, "--max-session-length", "5"]) == 1
     err = capsys.readouterr().err
-    assert "reads the last 3 clicks of a session, this run's data keeps the last 5" in err
-    assert "--max-session-length L" in err and "[1/5] preparing" not in err
+    assert f"--max-session-length 5: the --warm-start model {out} reads the last 3 clicks" in err
+    assert "Leave --max-session-length out (the model's 3 is kept) or give 3" in err
+    assert "[1/5] preparing" not in err
 
 
 def test_cli_warm_start_refusals_come_before_the_work(published, sku_clicks, tmp_path, capsys):

@@ -202,7 +202,9 @@ def _guard_report_publish(
     )
     timings["compare_s"] = time.perf_counter() - t
     overridden = publication["decision"] == "published" and publication["passed"] is False
-    because = " because of --publish always (the rule alone keeps it back)" if overridden else ""
+    because = (
+        " because of --publish always (the rule would have kept it back)" if overridden else ""
+    )
     log(f"      {publication['decision']}{because}: {publication['reason']}")
 
     log("[5/5] writing the training report")

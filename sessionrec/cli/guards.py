@@ -187,6 +187,14 @@ def _keep_the_cut(
     if args.max_session_length is None and old is not None and args.protocol != "srgnn":
         args.max_session_length = old
         log(f"warm start: the data keeps the model's --max-session-length {old} (its contract)")
+    reads = previous.data_contract.inference_max_length
+    if args.max_session_length is not None and args.max_session_length != reads:
+        raise ConfigError(
+            f"--max-session-length {args.max_session_length}: the --warm-start model "
+            f"{args.warm_start} reads the last {reads} clicks of a session, and a warm start "
+            f"keeps that. Leave --max-session-length out (the model's {reads} is kept) or "
+            f"give {reads}; to change it, train from scratch without --warm-start"
+        )
     return args.max_session_length or DEFAULT_MAX_SESSION_LENGTH
 
 

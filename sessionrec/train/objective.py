@@ -40,6 +40,8 @@ and the sampled one above (``TrainConfig.loss="auto"``).
 
 from __future__ import annotations
 
+import warnings
+from dataclasses import fields
 from typing import Any
 
 import numpy as np
@@ -50,7 +52,15 @@ from sessionrec.errors import ConfigError
 from sessionrec.nn.srgnn import SRGNN
 from sessionrec.train.evaluation import item_logits
 
-__all__ = ["SAMPLED_SOFTMAX_MIN_ITEMS", "LOSSES", "choose_loss", "SampledSoftmax", "BatchLoss"]
+__all__ = [
+    "SAMPLED_SOFTMAX_MIN_ITEMS",
+    "SAMPLED_ONLY_FIELDS",
+    "LOSSES",
+    "choose_loss",
+    "warn_unused_sampled_settings",
+    "SampledSoftmax",
+    "BatchLoss",
+]
 
 #: ``loss="auto"`` trains with the sampled softmax above this many items. Measured
 #: (README, "Large catalogs"): on Diginetica (43,097 items) the `default` config trains
@@ -76,6 +86,36 @@ def choose_loss(loss: str, n_items: int) -> str:
     if loss == "auto":
         return "sampled" if n_items > SAMPLED_SOFTMAX_MIN_ITEMS else "full"
     return loss
+
+
+#: ``TrainConfig`` fields that only the sampled softmax reads.
+SAMPLED_ONLY_FIELDS = ("num_negatives", "negative_exponent")
+
+
+def warn_unused_sampled_settings(train_config: Any, objective: str, n_items: int) -> None:
+    """Warn when a run trains with the full softmax (``objective``, from
+    :func:`choose_loss`) although :data:`SAMPLED_ONLY_FIELDS` were changed from their
+    defaults: they would be recorded in the model's config, and unused."""
+    if objective != "full":
+        return
+    defaults = {f.name: f.default for f in fields(train_config)}
+    changed = [n for n in SAMPLED_ONLY_FIELDS if getattr(train_config, n) != defaults[n]]
+    if changed:
+        why = (
+            f"loss='auto' keeps it up to {SAMPLED_SOFTMAX_MIN_ITEMS:,} items; this catalog "
+            f"has {n_items:,}"
+            if train_config.loss == "auto"
+            else "loss='full'"
+        )
+        one = len(changed) == 1
+        warnings.warn(
+            f"{', '.join(changed)} {'is' if one else 'are'} read by the sampled softmax only, "
+            f"and this run trains with the full softmax ({why}): "
+            f"{'it has' if one else 'they have'} no effect. Set loss='sampled' to use "
+            f"{'it' if one else 'them'}",
+            UserWarning,
+            stacklevel=4,  # the caller of Trainer.fit (through Trainer._start)
+        )
 
 
 class SampledSoftmax:

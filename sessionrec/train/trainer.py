@@ -50,7 +50,12 @@ from sessionrec.train.evaluation import (
     selection_score,
 )
 from sessionrec.train.model_dir import TrainedModel
-from sessionrec.train.objective import BatchLoss, SampledSoftmax, choose_loss
+from sessionrec.train.objective import (
+    BatchLoss,
+    SampledSoftmax,
+    choose_loss,
+    warn_unused_sampled_settings,
+)
 from sessionrec.train.optim import Optimizers
 from sessionrec.train.training_data import TrainingData, training_data, valid_cap
 from sessionrec.train.warm import model_vocab, warm_start
@@ -216,6 +221,7 @@ class Trainer:
                 f"weights at {cfg.warm_shrink:g} x old + {1 - cfg.warm_shrink:g} x fresh"
             )
         objective = choose_loss(cfg.loss, model.config.n_items)
+        warn_unused_sampled_settings(cfg, objective, model.config.n_items)
         sampled = None
         if objective == "sampled":
             sampled = SampledSoftmax(
