@@ -1,6 +1,10 @@
 """A next-item recommendation HTTP service: the standard library and SessionRecommender
 (numpy + onnxruntime; no PyTorch).
 
+A zero-dependency sample: a service in production wants ``sessionrec serve`` (FastAPI on
+uvicorn: micro-batching, hot reload, metrics, readiness; several times the throughput of
+this one, ``benchmarks/serve_load.py``).
+
 Run::
 
     python examples/serve_http.py --model model.onnx --port 8080
@@ -8,6 +12,7 @@ Run::
 Endpoints (JSON in, JSON out):
 
 - ``GET /health`` -> ``{"status": "ok", "n_items": ..., "id_kind": ..., "metadata": {...}}``
+  (the file's metadata, numbers as numbers and JSON values decoded)
 - ``POST /next_items`` with ``{"clicks": [id, ...], "k": 20, "exclude_seen": true}``
   -> ``{"items": [{"item_id": ..., "score": ...}, ...], "fallback": false,
   "unknown_clicks": 0}``
@@ -18,7 +23,7 @@ Endpoints (JSON in, JSON out):
 ignored), ``null`` for a file exported before sessionrec 0.2.0. Integer ids are exact at
 any int64 size (Python's ``json`` keeps big integers).
 
-Bad input gets ``400 {"error": "..."}``. The server is threaded; one
+Bad input gets ``400 {"error": "..."}``, ``POST /health`` 405. The server is threaded; one
 :class:`SessionRecommender` is shared by all request threads (it is thread-safe). On start
 it prints ``listening on http://HOST:PORT`` (``--port 0`` picks a free port).
 """
@@ -34,6 +39,7 @@ from typing import Any
 
 from sessionrec import SessionRecommender
 from sessionrec.errors import SessionrecError
+from sessionrec.serving.files import typed_metadata
 
 MAX_BODY_BYTES = 1 << 20
 
@@ -56,7 +62,10 @@ def make_handler(rec: SessionRecommender) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             if length > MAX_BODY_BYTES:
                 raise ValueError(f"request body over {MAX_BODY_BYTES} bytes")
-            body = json.loads(self.rfile.read(length) or b"null")
+            try:
+                body = json.loads(self.rfile.read(length) or b"null")
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"the request body is not valid JSON ({exc.msg})") from None
             if not isinstance(body, dict):
                 raise ValueError("the request body must be a JSON object")
             return body
@@ -69,13 +78,19 @@ def make_handler(rec: SessionRecommender) -> type[BaseHTTPRequestHandler]:
                         "status": "ok",
                         "n_items": rec.n_items,
                         "id_kind": rec.id_kind,
-                        "metadata": rec.metadata,
+                        "metadata": typed_metadata(rec.metadata),
                     },
                 )
             else:
                 self._send(HTTPStatus.NOT_FOUND, {"error": f"no such endpoint: {self.path}"})
 
         def do_POST(self) -> None:  # noqa: N802
+            if self.path == "/health":
+                self.send_response(HTTPStatus.METHOD_NOT_ALLOWED)
+                self.send_header("Allow", "GET")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             try:
                 body = self._read_json()
                 options = {

@@ -271,6 +271,32 @@ class SessionRecommender:
                 self._check_id(v, f"{where}[{i}]")
             raise  # pragma: no cover (one of the ids does not fit and raised above)
 
+    def validate_session(self, clicks: Any, where: str = "clicks") -> np.ndarray:
+        """``clicks`` checked against the model's id kind, as the array :meth:`next_items`
+        reads: 1-D ``int64`` for integer ids, ``object`` (``str``) for string ids.
+
+        A service checks each request with it before joining sessions of several requests
+        in one :meth:`next_items_batch` call, so that a bad id fails its own request only.
+
+        Args:
+            clicks: a list (or 1-D array) of raw item ids.
+            where: how the message names the session (``"clicks"``, ``"sessions[3]"``).
+
+        Raises:
+            ConfigError: not a list of ids of the model's kind (the message names the
+                first bad id by its position), or an integer id outside int64.
+        """
+        return self._session_ids(clicks, where)
+
+    def validate_options(self, k: Any, exclude_seen: Any) -> int:
+        """``k`` as an ``int`` after checking ``k`` and ``exclude_seen`` as
+        :meth:`next_items` does (``k >= 1`` an integer, ``exclude_seen`` a bool).
+
+        Raises:
+            ConfigError: naming the bad value.
+        """
+        return self._check_options(k, exclude_seen)
+
     @staticmethod
     def _check_options(k: Any, exclude_seen: Any) -> int:
         if isinstance(k, (bool, np.bool_)) or not isinstance(k, Integral):

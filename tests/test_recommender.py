@@ -611,6 +611,19 @@ def test_example_http_service(model_files, rec_int):
         assert status == 400 and "clicks" in body["error"]
         status, body = _http(f"{base}/nope", {})
         assert status == 404
+        request = urllib.request.Request(f"{base}/next_items", data=b"nope")
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(request, timeout=30)
+        assert err.value.code == 400
+        assert json.loads(err.value.read())["error"].startswith(
+            "the request body is not valid JSON"
+        )
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(urllib.request.Request(f"{base}/health", data=b"{}"), timeout=30)
+        assert err.value.code == 405
+        assert health["metadata"]["pad_id"] == -1 and isinstance(
+            health["metadata"]["model_config"], dict
+        )
     finally:
         server.terminate()
         server.wait(timeout=30)

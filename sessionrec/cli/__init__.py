@@ -30,6 +30,7 @@ _GROUPS = (
     "sessionrec.cli.export_commands",  # export, recommend
     "sessionrec.cli.fit_commands",  # fit
     "sessionrec.cli.demo_commands",  # demo
+    "sessionrec.cli.serve_commands",  # serve
 )
 
 

@@ -26,6 +26,7 @@ Standard library only (the serving runtime imports it).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,7 @@ __all__ = [
     "two_stage_names",
     "verified_model_files",
     "two_stage_files",
+    "typed_metadata",
 ]
 
 #: The contract of the files this version writes: ``/1`` plus the output
@@ -156,3 +158,29 @@ def two_stage_files(files: ModelFiles, path: Path) -> TwoStageFiles | None:
     if not all(present):
         return None
     return TwoStageFiles(*(directory / n for n in names), model_sha256=file_sha256(path))
+
+
+# metadata values that are JSON texts, and those that are numbers (export/README.md)
+_JSON_KEYS = ("pad_id", "model_config")
+_INT_KEYS = ("opset", "n_items", "dim", "max_session_length", "trained_max_session_length")
+_INT_KEYS_TWO_STAGE = ("ann_nlist", "ann_nprobe", "ann_offset_column")
+_FLOAT_KEYS = ("validation_fraction", "ann_item_recall_at_20")
+
+
+def typed_metadata(metadata: dict[str, str]) -> dict[str, Any]:
+    """The file's ``metadata_props`` (all strings) with numbers as numbers and the
+    JSON-valued keys (``pad_id``, ``model_config``) decoded: no JSON inside JSON."""
+    out: dict[str, Any] = {}
+    for key, value in metadata.items():
+        try:
+            if key in _JSON_KEYS:
+                out[key] = json.loads(value)
+            elif key in _INT_KEYS or key in _INT_KEYS_TWO_STAGE:
+                out[key] = int(value)
+            elif key in _FLOAT_KEYS:
+                out[key] = float(value)
+            else:
+                out[key] = value
+        except ValueError:  # a value not of its documented type: shown as written
+            out[key] = value
+    return out
