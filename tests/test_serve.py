@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import shutil
 import signal
 import subprocess
@@ -12,6 +13,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -295,7 +297,7 @@ def _post(url: str, body: dict) -> tuple[int, dict]:
 def test_serve_command_is_torch_free_and_stops_cleanly(model_dirs, rec_int):
     server = subprocess.Popen(
         [sys.executable, "-c", BLOCK_TORCH, "serve", str(model_dirs["int"]), "--port", "0",
-         "--log-level", "warning"],
+         "--log-level", "warning", "--batch-wait-ms", "20"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -308,6 +310,23 @@ def test_serve_command_is_torch_free_and_stops_cleanly(model_dirs, rec_int):
         status, body = _post(f"{base}/next_items", {"clicks": [IDS[1]], "k": 2})
         assert status == 200
         assert body["items"] == rec_int.next_items([IDS[1]], k=2).to_dict()["items"]
+        # 16 concurrent clients, 10 requests each, on loopback: all answered exactly, and
+        # sessions of concurrent requests shared onnxruntime calls
+        sessions = [[IDS[i % N_ITEMS], IDS[(3 * i) % N_ITEMS]] for i in range(160)]
+        expected = [r.to_dict()["items"] for r in rec_int.next_items_batch(sessions, k=5)]
+
+        def call(i: int) -> tuple[int, list]:
+            status, body = _post(f"{base}/next_items", {"clicks": sessions[i], "k": 5})
+            return status, body.get("items")
+
+        with ThreadPoolExecutor(16) as pool:
+            answers = list(pool.map(call, range(160)))
+        assert answers == [(200, items) for items in expected]
+        with urllib.request.urlopen(f"{base}/metrics", timeout=30) as response:
+            metrics = response.read().decode()
+        calls = float(re.search(r"^sessionrec_batch_sessions_count (\S+)$", metrics, re.M)[1])
+        answered = float(re.search(r"^sessionrec_sessions_total (\S+)$", metrics, re.M)[1])
+        assert answered == 161 and calls < answered
     finally:
         server.send_signal(signal.SIGTERM)
         code = server.wait(timeout=30)
