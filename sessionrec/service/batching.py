@@ -86,15 +86,16 @@ class MicroBatcher:
 
     async def stop(self) -> None:
         """Answer what is queued, then stop."""
-        if self._queue is None or self._loop_task is None:
+        queue = self._queue
+        if queue is None or self._loop_task is None:
             return
-        self._queue.put_nowait(None)  # the end marker, after every queued session
+        self._queue = None  # submit() refuses from now on
+        queue.put_nowait(None)  # the end marker, after every queued session
         await self._loop_task
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         assert self._executor is not None
         self._executor.shutdown(wait=True)
-        self._queue = None
 
     async def submit(
         self, rec: SessionRecommender, clicks: np.ndarray, k: int, exclude_seen: bool
@@ -145,8 +146,8 @@ class MicroBatcher:
 
     async def _score(self, batch: list[_Pending]) -> None:
         assert self._slots is not None
+        live = [p for p in batch if not p.future.done()]  # a caller may have gone
         try:
-            live = [p for p in batch if not p.future.done()]  # a caller may have gone
             if live:
                 loop = asyncio.get_running_loop()
                 outcomes = await loop.run_in_executor(self._executor, _run_groups, live)
@@ -160,6 +161,13 @@ class MicroBatcher:
                 if self._on_batch is not None:
                     for size in _group_sizes(live):
                         self._on_batch(size)
+        except BaseException as exc:  # never leave a caller waiting forever
+            for pending in live:
+                if not pending.future.done():
+                    pending.future.set_exception(
+                        exc if isinstance(exc, Exception) else RuntimeError("scoring stopped")
+                    )
+            raise
         finally:
             self._slots.release()
 
