@@ -15,9 +15,13 @@ One frozen :class:`ProtocolConfig` holds every parameter (the single source of t
    split :math:`\\tau = T - 86400 \\cdot` ``test_days``, sessions with :math:`t_s < \\tau`
    train and sessions with :math:`t_s \\ge \\tau` test (7 days for Diginetica, 1 for
    YooChoose);
-6. the item vocabulary is the sorted raw ids of the training clicks;
-7. test clicks on items not in the vocabulary are dropped, and test sessions need
-   ``min_session_length`` clicks left;
+6. the item vocabulary is the sorted raw ids of the training clicks; with a catalog
+   (``prepare(..., catalog=...)``, ``keep_new_items`` on), then the sorted ids of the
+   *new items*: items of the test clicks that have a catalog row and no training click
+   (a live catalog's newest products, which a content model can rank);
+7. test clicks on items not in the vocabulary are dropped (and counted:
+   ``test_clicks_on_unseen_items``; ``test_clicks_on_new_items`` counts those kept), and
+   test sessions need ``min_session_length`` clicks left;
 8. test sessions become prefix-augmented samples: ``[a, b, c, d]`` gives
    ``([a], b), ([a, b], c), ([a, b, c], d)``;
 9. with ``max_session_length`` :math:`L`, every test prefix keeps its last :math:`L`
@@ -80,6 +84,7 @@ from sessionrec.data.parsing import OnBadRows
 from sessionrec.data.presets import ColumnMap
 from sessionrec.data.protocol_steps import (
     DAY_S,
+    catalog_id_series,
     cut_prefixes,
     ids_array,
     index_items,
@@ -89,6 +94,7 @@ from sessionrec.data.protocol_steps import (
     plain_report,
     sessions_in_time_order,
     split_time,
+    with_new_items,
     with_session_times,
 )
 from sessionrec.data.sessions import Samples, Sessions, lengths_to_offsets
@@ -120,6 +126,11 @@ class ProtocolConfig:
             input); ``None``: whole prefixes (recommending reads the last 50).
         validation_fraction: share of the latest training sessions held out for model
             selection at training time.
+        keep_new_items: keep the test clicks on *new items* (a catalog row, no training
+            click; step 6) and add those items to the vocabulary, so that a content
+            model is tested on the items its catalog exists for. ``None``: on when
+            :func:`prepare` is given a catalog (``default`` mode), else off. The
+            ``srgnn`` mode reproduces the published protocol and never keeps them.
     """
 
     mode: Literal["default", "srgnn"] = "default"
@@ -128,6 +139,7 @@ class ProtocolConfig:
     test_days: float | None = None
     max_session_length: int | None = None
     validation_fraction: float = 0.1
+    keep_new_items: bool | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in ("default", "srgnn"):
@@ -166,6 +178,18 @@ class ProtocolConfig:
             raise ConfigError(
                 f"validation_fraction must be in (0, 1), got {self.validation_fraction!r}",
                 options=("ProtocolConfig.validation_fraction",),
+            )
+        if self.keep_new_items not in (None, True, False):
+            raise ConfigError(
+                f"keep_new_items must be True, False or None, got {self.keep_new_items!r}",
+                options=("ProtocolConfig.keep_new_items",),
+            )
+        if self.mode == "srgnn" and self.keep_new_items:
+            raise ConfigError(
+                "the srgnn protocol reproduces the authors' script, which drops every test "
+                "click on an item without training clicks; use mode='default' to keep new "
+                "items",
+                options=("ProtocolConfig.mode", "ProtocolConfig.keep_new_items"),
             )
         if self.mode == "srgnn" and self.max_session_length is not None:
             raise ConfigError(
@@ -280,10 +304,21 @@ def _filter_sessions_and_items(
 
 
 def _vocab_and_index(
-    train: pl.DataFrame, test: pl.DataFrame, k: int, rep: dict[str, Any]
+    train: pl.DataFrame,
+    test: pl.DataFrame,
+    k: int,
+    rep: dict[str, Any],
+    catalog_ids: pl.Series | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.Series]:
-    """Sorted training item ids; ``item_index`` on both sides; unseen test clicks dropped."""
-    ids = train.get_column("item_id").unique().sort()
+    """Sorted training item ids (then the new items, with ``catalog_ids``);
+    ``item_index`` on both sides; unseen test clicks dropped."""
+    ids, n_new = with_new_items(
+        train.get_column("item_id"), test.get_column("item_id"), catalog_ids
+    )
+    if catalog_ids is not None:
+        rep["new_items"] = n_new
+        new = ids.slice(len(ids) - n_new)
+        rep["test_clicks_on_new_items"] = int(test.get_column("item_id").is_in(new.implode()).sum())
     train, test, rep["test_clicks_on_unseen_items"] = index_items(train, test, ids, k)
     rep["test_sessions_too_short_after_unseen_filter"] = rep["test_sessions_in_split"] - (
         test.get_column("session_id").n_unique()
@@ -305,7 +340,11 @@ def _no_training_left(clicks: pl.DataFrame, split: float, cfg: ProtocolConfig) -
 
 
 def _default_protocol(
-    frames: list[pl.DataFrame], cfg: ProtocolConfig, rep: dict[str, Any], stages: _Stages
+    frames: list[pl.DataFrame],
+    cfg: ProtocolConfig,
+    rep: dict[str, Any],
+    stages: _Stages,
+    catalog_ids: pl.Series | None = None,
 ) -> tuple[Sessions, Samples, ItemVocab]:
     k = cfg.min_session_length
     frame = frames.pop()
@@ -333,8 +372,9 @@ def _default_protocol(
     if train.height == 0:
         raise _no_training_left(test, split, cfg)
 
-    # 6-7: vocabulary of the sorted training ids; unseen test clicks dropped
-    train, test, ids = _vocab_and_index(train, test, k, rep)
+    # 6-7: vocabulary of the sorted training ids (then the new items); unseen test
+    # clicks dropped
+    train, test, ids = _vocab_and_index(train, test, k, rep, catalog_ids)
     stages.step("index")
     # 8-9: test samples, each prefix cut to the last L clicks a model reads
     samples, cut = cut_prefixes(sessions_in_time_order(test).to_samples(), cfg.max_session_length)
@@ -391,6 +431,23 @@ def _srgnn_protocol(
 
 
 # -- entry point ------------------------------------------------------------------------
+def resolve_new_items(cfg: ProtocolConfig, catalog: Any) -> ProtocolConfig:
+    """``cfg`` with ``keep_new_items`` decided: on with a catalog in the ``default``
+    mode unless set to ``False``; off without one.
+
+    Raises:
+        ConfigError: ``keep_new_items=True`` without a catalog.
+    """
+    if cfg.keep_new_items and catalog is None:
+        raise ConfigError(
+            "keep_new_items needs the catalog that names the new items: pass catalog=...",
+            options=("ProtocolConfig.keep_new_items", "prepare.catalog"),
+        )
+    if cfg.keep_new_items is None:
+        return replace(cfg, keep_new_items=catalog is not None and cfg.mode == "default")
+    return cfg
+
+
 def prepare(
     clicks: str | os.PathLike[str] | pl.DataFrame | pl.LazyFrame | Clicks,
     config: ProtocolConfig | None = None,
@@ -402,6 +459,7 @@ def prepare(
     event_types: Sequence[str] | None = None,
     session_gap_s: float | None = None,
     progress: bool = False,
+    catalog: Any = None,
 ) -> SessionDataset:
     """Apply the protocol to a clickstream: a dump file, a polars frame, or :class:`Clicks`.
 
@@ -410,10 +468,16 @@ def prepare(
     ``srgnn`` protocol, which keeps them as the authors' script did). A frame must hold
     session, item and time columns that ``read_clicks`` can map.
 
+    ``catalog`` (an :class:`~sessionrec.data.catalog.ItemCatalog`, or its raw item ids)
+    keeps the test clicks on new items (a catalog row, no training click; step 6), unless
+    ``config.keep_new_items`` is ``False``: the vocabulary is the training items, then the
+    new items. The catalog's content is not read here: pass the catalog to training too.
+
     Returns:
         A :class:`SessionDataset` whose ``meta`` holds the source, the resolved protocol
         parameters and ``report`` (``ingest``: rows read, skipped, deduplicated;
-        ``protocol``: sessions and clicks dropped at each step, the split time, counts).
+        ``protocol``: sessions and clicks dropped at each step, the split time, counts;
+        with a catalog ``new_items`` and ``test_clicks_on_new_items``).
 
     Raises:
         SchemaError, BadRowsError: from reading (see ``read_clicks``).
@@ -438,14 +502,21 @@ def prepare(
             )
         stages.step("read")
         _require_columns(read.frame, ("session_id", "item_id", "timestamp", "row_nr"))
-        cfg = config.resolved(read.format)
+        cfg = resolve_new_items(config.resolved(read.format), catalog)
         rep: dict[str, Any] = {"mode": cfg.mode, "test_days": cfg.test_days}
-        run = _srgnn_protocol if cfg.mode == "srgnn" else _default_protocol
         frames = [read.frame]
+        catalog_ids = (
+            catalog_id_series(getattr(catalog, "ids", catalog), read.frame.schema["item_id"])
+            if cfg.keep_new_items
+            else None
+        )
         ingest_report, clicks_format = read.report, read.format
         if not isinstance(clicks, Clicks):
             del read  # ours: the protocol frees the frame once it has sorted a copy
-        train, test, vocab = run(frames, cfg, rep, stages)
+        if cfg.mode == "srgnn":
+            train, test, vocab = _srgnn_protocol(frames, cfg, rep, stages)
+        else:
+            train, test, vocab = _default_protocol(frames, cfg, rep, stages, catalog_ids)
         if len(test) == 0:
             raise no_test_samples(
                 rep["test_sessions_in_split"], cfg.test_days, cfg.min_session_length

@@ -30,6 +30,8 @@ __all__ = [
     "split_time",
     "cut_prefixes",
     "index_items",
+    "with_new_items",
+    "catalog_id_series",
     "sessions_in_time_order",
     "plain_report",
     "no_supported_sessions",
@@ -87,6 +89,38 @@ def _to_index(item: pl.Expr, vocab_ids: pl.Series) -> pl.Expr:
         default=None,
         return_dtype=pl.Int64,
     )
+
+
+def with_new_items(
+    train_ids: pl.Series, test_ids: pl.Series, catalog_ids: pl.Series | None
+) -> tuple[pl.Series, int]:
+    """The vocabulary: the sorted training item ids, then (with a catalog) the sorted ids
+    of the test items that have a catalog row and no training click (*new items*).
+
+    Args:
+        train_ids: the training clicks' item ids (any order, repeats allowed).
+        test_ids: the test clicks' item ids (any order, repeats allowed).
+        catalog_ids: the catalog's item ids, of the clicks' dtype; ``None``: no new item.
+
+    Returns:
+        ``(vocabulary ids, number of new items at its end)``.
+    """
+    ids = train_ids.unique().sort()
+    if catalog_ids is None:
+        return ids, 0
+    new = test_ids.unique()
+    new = new.filter(new.is_in(catalog_ids.implode()) & ~new.is_in(ids.implode())).sort()
+    return pl.concat([ids, new]), len(new)
+
+
+def catalog_id_series(catalog_ids: Any, dtype: pl.DataType) -> pl.Series:
+    """``catalog_ids`` (an array or sequence of raw ids) as a polars Series of the clicks'
+    id ``dtype``; ids that do not convert (a string id among integer clicks) are left out:
+    no click can name them."""
+    values = list(catalog_ids.tolist() if hasattr(catalog_ids, "tolist") else catalog_ids)
+    kind = pl.String if any(isinstance(v, str) for v in values) else pl.Int64
+    series = pl.Series("item_id", [str(v) for v in values] if kind == pl.String else values, kind)
+    return series.cast(dtype, strict=False).drop_nulls().unique()
 
 
 def index_items(

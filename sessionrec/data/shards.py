@@ -76,9 +76,10 @@ from sessionrec.data.dataset import (
 from sessionrec.data.ingest import ClickBuckets, read_click_buckets
 from sessionrec.data.parsing import OnBadRows
 from sessionrec.data.presets import ColumnMap
-from sessionrec.data.protocol import ProtocolConfig
+from sessionrec.data.protocol import ProtocolConfig, resolve_new_items
 from sessionrec.data.protocol_steps import (
     DAY_S,
+    catalog_id_series,
     cut_prefixes,
     ids_array,
     index_items,
@@ -88,6 +89,7 @@ from sessionrec.data.protocol_steps import (
     plain_report,
     sessions_in_time_order,
     split_time,
+    with_new_items,
     with_session_times,
 )
 from sessionrec.data.sessions import ChunkedSamples, Samples, Sessions
@@ -231,6 +233,7 @@ class _Passes:
     cfg: ProtocolConfig
     rep: dict[str, Any]
     bar: Any
+    new_items: pl.Series | None = None  # the vocabulary's new items (pass C), if kept
 
     def stage(self, name: str, i: int) -> Path:
         """The file of bucket ``i`` after pass ``name``."""
@@ -252,6 +255,7 @@ def prepare_sharded(
     session_gap_s: float | None = None,
     progress: bool = False,
     overwrite: bool = False,
+    catalog: Any = None,
 ) -> ShardedDataset:
     """Apply the ``default`` protocol to a dump of any size; write a sharded dataset.
 
@@ -268,6 +272,8 @@ def prepare_sharded(
         clicks_per_shard: the shard size aimed at (it bounds the memory used).
         overwrite: replace a folder ``out`` that is not a prepared dataset (and the files
             in it); without it, such a folder is refused before any work.
+        catalog: keeps the test clicks on new items, as in
+            :func:`~sessionrec.data.protocol.prepare`.
         other arguments: as in :func:`~sessionrec.data.protocol.prepare`.
 
     Returns:
@@ -305,7 +311,7 @@ def prepare_sharded(
             event_types=event_types,
             session_gap_s=session_gap_s,
         )
-        cfg = config.resolved(buckets.format)
+        cfg = resolve_new_items(config.resolved(buckets.format), catalog)
         assert cfg.test_days is not None
         n = buckets.n_buckets
         rep: dict[str, Any] = {"mode": cfg.mode, "test_days": cfg.test_days, "shards": n}
@@ -317,7 +323,14 @@ def prepare_sharded(
         supported = _pass_a(passes, buckets)
         last, first = _pass_b(passes, supported)
         split = split_time(last, cfg.test_days, rep)
-        ids, test_sessions_in_split = _pass_c(passes, split, supported.dtype, last - first)
+        catalog_ids = (
+            catalog_id_series(getattr(catalog, "ids", catalog), supported.dtype)
+            if cfg.keep_new_items
+            else None
+        )
+        ids, test_sessions_in_split = _pass_c(
+            passes, split, supported.dtype, last - first, catalog_ids
+        )
         del supported
         shards, totals = _pass_d(passes, ids, test_sessions_in_split, staging)
         bar.close()
@@ -407,18 +420,25 @@ def _pass_b(passes: _Passes, supported: pl.Series) -> tuple[float, float]:
 
 
 def _pass_c(
-    passes: _Passes, split: float, id_dtype: pl.DataType, span_s: float
+    passes: _Passes,
+    split: float,
+    id_dtype: pl.DataType,
+    span_s: float,
+    catalog_ids: pl.Series | None = None,
 ) -> tuple[pl.Series, list[int]]:
-    """Pass C: the split; the training item ids.
+    """Pass C: the split; the training item ids (then the new items, with
+    ``catalog_ids``).
 
     Returns:
-        ``(the vocabulary: sorted training item ids, test sessions of each bucket)``.
+        ``(the vocabulary: sorted training item ids, then the new items; test sessions
+        of each bucket)``.
 
     Raises:
         EmptyDataError: no training session (the sessions span ``span_s`` seconds).
     """
     cfg, rep, stage = passes.cfg, passes.rep, passes.stage
     train_ids = pl.Series("item_id", [], dtype=id_dtype)
+    test_ids = pl.Series("item_id", [], dtype=id_dtype)
     test_sessions_in_split: list[int] = []
     for i in range(passes.n):
         frame = pl.read_parquet(stage("b", i))
@@ -427,6 +447,8 @@ def _pass_c(
         test_sessions_in_split.append(_n_sessions(test))
         _add(rep, train_sessions=_n_sessions(train))
         train_ids = pl.concat([train_ids, train.get_column("item_id").unique()]).unique()
+        if catalog_ids is not None:
+            test_ids = pl.concat([test_ids, test.get_column("item_id").unique()]).unique()
         train.write_parquet(stage("train", i))
         test.write_parquet(stage("test", i))
         stage("b", i).unlink()
@@ -434,7 +456,11 @@ def _pass_c(
     rep["test_sessions_in_split"] = sum(test_sessions_in_split)
     if rep["train_sessions"] == 0:
         raise no_training_left(cfg.test_days, span_s / DAY_S)
-    return train_ids.sort(), test_sessions_in_split
+    ids, n_new = with_new_items(train_ids, test_ids, catalog_ids)
+    if catalog_ids is not None:
+        rep["new_items"] = n_new
+        passes.new_items = ids.slice(len(ids) - n_new)
+    return ids, test_sessions_in_split
 
 
 def _pass_d(
@@ -453,6 +479,9 @@ def _pass_d(
     for i in range(passes.n):
         train = pl.read_parquet(stage("train", i))
         test = pl.read_parquet(stage("test", i))
+        if passes.new_items is not None:
+            new_clicks = int(test.get_column("item_id").is_in(passes.new_items.implode()).sum())
+            _add(rep, test_clicks_on_new_items=new_clicks)
         train, test, unseen = index_items(train, test, ids, k)
         train_sessions = sessions_in_time_order(train)
         samples, cut = cut_prefixes(
