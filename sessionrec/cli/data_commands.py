@@ -17,6 +17,7 @@ from typing import Any
 
 from sessionrec.cli.options import (
     BENCHMARK_CHOICES,
+    add_catalog_arguments,
     add_prepare_arguments,
     prepare_from_args,
     print_json,
@@ -36,6 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     add_prepare_arguments(p)
+    add_catalog_arguments(p)
     p.add_argument("--out", required=True, metavar="DIR", help="dataset folder to write")
     p.add_argument(
         "--force",
@@ -101,6 +103,14 @@ def _prepare(args: argparse.Namespace) -> int:
             if "lost as integers" in (ingest.get(f"{role}_id_kind_reason") or ""):
                 print(f"{role} ids kept as strings: {ingest[f'{role}_id_kind_reason']}")
         _print_counts(result)
+        protocol = report["protocol"]
+        if "new_items" in protocol:
+            print(
+                f"new items kept: {protocol['new_items']:,} catalog items without training "
+                f"clicks, {protocol['test_clicks_on_new_items']:,} test clicks on them; "
+                f"{protocol['test_clicks_on_unseen_items']:,} test clicks on items in neither "
+                "the training clicks nor the catalog dropped"
+            )
         print(f"written to {out}")
     return 0
 

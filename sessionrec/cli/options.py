@@ -47,6 +47,8 @@ FLAGS: dict[str, str] = {
     "ProtocolConfig.min_session_length": "--min-session-length N",
     "ProtocolConfig.max_session_length": "--max-session-length L",
     "ProtocolConfig.validation_fraction": "--validation-fraction F",
+    "ProtocolConfig.keep_new_items": "--keep-new-items",
+    "prepare.catalog": "--catalog FILE",
     "prepare_sharded.clicks_per_shard": "--shard-clicks N",
     "SessionDataset.save.directory": "--out DIR",
     "SessionDataset.save.overwrite": "--force",
@@ -294,6 +296,15 @@ def add_prepare_arguments(p: argparse.ArgumentParser) -> None:
         help="prepare and train in shards of about N clicks, one shard in memory at a time, "
         "for dumps larger than memory (default protocol; e.g. 2000000)",
     )
+    p.add_argument(
+        "--keep-new-items",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="with --catalog: keep the test clicks on new items (a catalog row, no "
+        "training click) and add them to the vocabulary, so the content model is tested on "
+        "them (default: on with --catalog under the default protocol; test items missing "
+        "from the catalog are dropped and counted either way)",
+    )
 
 
 def _column_map(args: argparse.Namespace) -> Any:
@@ -333,6 +344,7 @@ def prepare_from_args(
         test_days=args.test_days,
         max_session_length=args.max_session_length,
         validation_fraction=args.validation_fraction,
+        keep_new_items=args.keep_new_items,
     )
     events = (
         [e.strip() for e in args.event_types.split(",") if e.strip()] if args.event_types else None
@@ -348,6 +360,7 @@ def prepare_from_args(
         "event_types": events,
         "session_gap_s": args.session_gap_s,
         "progress": progress,
+        "catalog": _catalog_ids(args) if config.keep_new_items is not False else None,
     }
     if args.shard_clicks is not None:
         assert sharded_out is not None
@@ -393,10 +406,7 @@ def add_catalog_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def load_catalog_argument(args: argparse.Namespace, dataset: Any) -> Any:
-    """The ``--catalog`` aligned to ``dataset``'s vocabulary, or ``None``."""
-    if not args.catalog:
-        return None
+def _read_catalog(args: argparse.Namespace, id_type: str) -> Any:
     from sessionrec.data.catalog import read_catalog
 
     roles = {
@@ -404,13 +414,28 @@ def load_catalog_argument(args: argparse.Namespace, dataset: Any) -> Any:
         for role in ("categorical", "text", "numeric", "vector")
         if (value := getattr(args, f"catalog_{role}")) is not None
     }
-    catalog = read_catalog(
+    return read_catalog(
         args.catalog,
         args.catalog_item_col,
-        id_type=dataset.vocab.kind,
+        id_type=id_type,
         duplicate_ids=args.catalog_duplicates,
         **roles,
     )
+
+
+def _catalog_ids(args: argparse.Namespace) -> Any:
+    """The raw item ids of ``--catalog`` (the protocol keeps test clicks on its new
+    items), or ``None`` without one."""
+    if not getattr(args, "catalog", None):
+        return None
+    return _read_catalog(args, args.id_type).ids
+
+
+def load_catalog_argument(args: argparse.Namespace, dataset: Any) -> Any:
+    """The ``--catalog`` aligned to ``dataset``'s vocabulary, or ``None``."""
+    if not args.catalog:
+        return None
+    catalog = _read_catalog(args, dataset.vocab.kind)
     aligned = catalog.align(dataset.vocab)
     if not args.quiet:
         print(
