@@ -6,7 +6,7 @@ import argparse
 import sys
 import warnings
 
-from sessionrec.cli.conventions import add_json, add_threads, light_command
+from sessionrec.cli.conventions import add_deprecated_alias, add_json, add_threads, light_command
 from sessionrec.cli.options import print_json, set_threads
 from sessionrec.errors import ConfigError
 
@@ -73,9 +73,9 @@ def _scale(args: argparse.Namespace) -> int:
     from sessionrec.bench.scale import scale
 
     items = [int(x) for x in args.items.split(",") if x]
-    clicks = [int(x) for x in args.clicks.split(",") if x] if args.clicks else []
+    clicks = [int(x) for x in args.n_clicks.split(",") if x] if args.n_clicks else []
     if clicks and len(clicks) != len(items):
-        raise ConfigError("--clicks needs one count per --items size")
+        raise ConfigError("--n-clicks needs one count per --items size")
     for flag, given, allowed in (
         ("--loss", args.loss, ("full", "sampled")),
         ("--parts", args.parts, ("train", "export", "serve")),
@@ -187,10 +187,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="catalog sizes (default 100000,1000000,5000000)",
     )
     p.add_argument(
-        "--clicks",
+        "--n-clicks",
         metavar="N,N",
         help="clicks of each size's clickstream (default: 3 per item)",
     )
+    add_deprecated_alias(p, "--clicks", "--n-clicks", "n_clicks")
     p.add_argument(
         "--loss",
         default="full,sampled",

@@ -77,7 +77,7 @@ def _cold_start(args: argparse.Namespace) -> int:
     catalog = load_catalog_argument(args, dataset)
     if args.seed is not None and args.cold_seed is None:
         warnings.warn(
-            "evaluate --seed is the models' seed, as in train (before 0.3 it picked the "
+            "evaluate --seed is the models' seed, as in train (in sessionrec 0.1 it picked the "
             "held-out items); the held-out items are picked by --cold-seed (default 0)",
             FutureWarning,
             stacklevel=2,
