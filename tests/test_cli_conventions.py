@@ -224,3 +224,32 @@ def test_bench_load_threads_are_compute_threads():
     assert parser.parse_args(["bench", "load"]).threads == 1
     with pytest.raises(SystemExit):
         parser.parse_args(["train", "d", "--out", "m", "--threads", "0"])
+
+
+def test_bench_load_threads_without_clients_warns_of_the_new_meaning(monkeypatch, capsys):
+    import sessionrec.bench.load as load
+
+    calls = []
+    monkeypatch.setattr(
+        load, "load_test", lambda *a, **kw: calls.append(kw) or {"errors": 0, "mismatches": 0}
+    )
+    assert main(["bench", "load", "--threads", "8", "--json"]) == 0
+    assert calls[-1]["clients"] == 8 and calls[-1]["threads"] == 8
+    assert "the calling threads are --clients" in capsys.readouterr().err
+    assert main(["bench", "load", "--clients", "4", "--json"]) == 0
+    assert (calls[-1]["clients"], calls[-1]["threads"]) == (4, 1)
+    assert "warning" not in capsys.readouterr().err
+
+
+def test_prepare_threads_size_the_polars_pool(tmp_path):
+    """polars reads POLARS_MAX_THREADS once, at import: the command sets it first."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\nfrom sessionrec.cli import main\nassert 'polars' not in sys.modules\n"
+        f"assert main(['prepare', '--clicks', {CLICKS!r}, '--out', {str(tmp_path / 'd')!r}, "
+        "'--threads', '1', '--json']) == 0\nimport polars\nprint(polars.thread_pool_size())"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert run.stdout.strip().splitlines()[-1] == "1"
