@@ -78,8 +78,8 @@ def _parse_clicks(text: str, id_kind: str) -> list[int] | list[str]:
 def _check_onnx_path(model: str) -> None:
     """A PyTorch model file given where the exported model is read: name the file to pass."""
     path = Path(model)
-    if not path.is_file() or path.suffix == ".onnx":
-        return
+    if not path.is_file() or path.suffix not in (".pt", ".json", ".npy"):
+        return  # the recommender's own checks (a file of another name may be ONNX)
     onnx = path.parent / "model.onnx"
     fix = (
         f"pass {onnx} or the directory {path.parent}"
@@ -87,9 +87,10 @@ def _check_onnx_path(model: str) -> None:
         else f"export it first (sessionrec export --model {path.parent} --out {path.parent}/), "
         "then pass the .onnx file or the directory"
     )
+    what = "the PyTorch model (read by evaluate and export)" if path.suffix == ".pt" else "a file"
     raise ConfigError(
-        f"{path} is not an exported model: recommend reads the ONNX file that sessionrec "
-        f"export writes (model.pt is the PyTorch model, for evaluate and export); {fix}"
+        f"{path} is {what}, not an exported model: recommend reads the ONNX file that "
+        f"sessionrec export writes; {fix}"
     )
 
 
