@@ -299,7 +299,7 @@ def test_cli_cold_start_study(tmp_path, capsys):
     dataset.save(tmp_path / "data")
     _catalog_frame().write_csv(tmp_path / "items.csv")
     args = ["evaluate", str(tmp_path / "data"), "--catalog", str(tmp_path / "items.csv")]
-    args += ["--cold-items", "0.2", "--seed", "1", "--epochs", "2", "--set", "dim=8"]
+    args += ["--cold-items", "0.2", "--cold-seed", "1", "--epochs", "2", "--set", "dim=8"]
     assert main([*args, "--quiet", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["held_out_items"] == round(0.2 * N)

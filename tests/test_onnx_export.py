@@ -431,9 +431,9 @@ def test_export_from_a_model_directory_and_the_cli(tmp_path, capsys):
     rec = json.loads(capsys.readouterr().out)
     assert len(rec["items"]) == 3 and rec["fallback"] is False
     assert {1001, 1002}.isdisjoint(i["item_id"] for i in rec["items"])
-    assert main(["recommend", "--model", str(tmp_path / "m.onnx"), "--clicks", "", "--json"]) == 0
+    assert main(["recommend", "--model", str(tmp_path / "m.onnx"), "--session", "", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["fallback"] is True
-    assert main(["recommend", "--model", str(tmp_path / "m.onnx"), "--clicks", "12,abc"]) == 1
+    assert main(["recommend", "--model", str(tmp_path / "m.onnx"), "--session", "12,abc"]) == 1
     assert "not an integer" in capsys.readouterr().err
 
 

@@ -158,19 +158,19 @@ def test_cli_recommend_reports_unknown_clicks(model_files, tmp_path, capsys):
     from sessionrec.cli import main
 
     model = str(model_files["str"])
-    assert main(["recommend", "--model", model, "--clicks", f"{SKUS[4]},NOPE", "--k", "2"]) == 0
+    assert main(["recommend", "--model", model, "--session", f"{SKUS[4]},NOPE", "--k", "2"]) == 0
     out = capsys.readouterr()
     assert "unknown clicks: 1 of 2 (ids not in the model's vocabulary, ignored)" in out.err
-    assert main(["recommend", "--model", model, "--clicks", SKUS[4], "--k", "2"]) == 0
+    assert main(["recommend", "--model", model, "--session", SKUS[4], "--k", "2"]) == 0
     assert "unknown clicks: 0 of 1" in capsys.readouterr().err
-    args = ["recommend", "--model", model, "--clicks", f"{SKUS[4]},NOPE", "--k", "2", "--json"]
+    args = ["recommend", "--model", model, "--session", f"{SKUS[4]},NOPE", "--k", "2", "--json"]
     assert main(args) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["unknown_clicks"] == 1 and result["fallback"] is False
     old = str(as_pre_0_2_file(model_files["str"], tmp_path))
-    assert main(["recommend", "--model", old, "--clicks", f"{SKUS[4]},NOPE", "--json"]) == 0
+    assert main(["recommend", "--model", old, "--session", f"{SKUS[4]},NOPE", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["unknown_clicks"] is None
-    assert main(["recommend", "--model", old, "--clicks", f"{SKUS[4]},NOPE"]) == 0
+    assert main(["recommend", "--model", old, "--session", f"{SKUS[4]},NOPE"]) == 0
     assert "unknown clicks: not counted by this file" in capsys.readouterr().err
 
 
@@ -417,7 +417,7 @@ batch = rec.next_items_batch([[{IDS[3]}], []], k=2)
 assert len(result) == 3 and batch[1].fallback
 print("serving", sorted(m for m in sys.modules if m.startswith("sessionrec")))
 from sessionrec.cli import main
-assert main(["recommend", "--model", {str(model_files["int"])!r}, "--clicks", "{IDS[1]}"]) == 0
+assert main(["recommend", "--model", {str(model_files["int"])!r}, "--session", "{IDS[1]}"]) == 0
 print("attempts", attempts, "loaded", [m for m in sys.modules if m.split(".")[0] in BLOCKED])
 """
     )

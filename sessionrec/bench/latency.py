@@ -4,7 +4,7 @@ measured in the same process.
 The model is Diginetica-sized (43,097 items, d = 100, the ``default`` preset; random
 weights: latency does not depend on their values) and the sessions are the real
 Diginetica test prefixes (a synthetic set with a similar length distribution when the
-data are absent). Measured, all on one thread unless stated:
+data are absent). Measured, all on one thread (``threads``) unless stated:
 
 - ``p50_ms``, ``p99_ms``: :meth:`SessionRecommender.next_items` (raw ids in, top-20 ids
   out, the Python API included), one session per call;
@@ -52,15 +52,17 @@ def latency(
     k: int = 20,
     item_table_dtype: str = "fp32",
     seed: int = 0,
+    threads: int = 1,
 ) -> dict[str, Any]:
-    """Run the benchmark (see the module docstring); returns the JSON-ready result."""
+    """Run the benchmark (see the module docstring) with the one-session timings on
+    ``threads`` threads (onnxruntime, torch); returns the JSON-ready result."""
     import onnxruntime as ort
     import torch
 
     from sessionrec.onnx_export import export_onnx
     from sessionrec.recommender import SessionRecommender
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(threads)
     trained = diginetica_sized_model(seed)
     n_items, dim = trained.model.config.n_items, trained.model.config.dim
     sessions, source = diginetica_sessions(path, trained.vocab, n_sessions, seed)  # raw ids
@@ -70,7 +72,8 @@ def latency(
             trained, Path(tmp) / "model.onnx", item_table_dtype=item_table_dtype
         )
         file_mb = os.path.getsize(onnx_path) / 1e6
-        rec = SessionRecommender.load(onnx_path, threads=1)
+        rec = SessionRecommender.load(onnx_path, threads=threads)
+        rec1 = rec if threads == 1 else SessionRecommender.load(onnx_path, threads=1)
         rec2 = SessionRecommender.load(onnx_path, threads=2)
 
     onnx_s, floor_s = _onnx_and_floor(rec, trained, sessions, k, seed)
@@ -85,11 +88,12 @@ def latency(
         session_lists[(r * batch_size) % len(session_lists) :][:batch_size]
         for r in range(batch_rounds)
     ]
-    rate_1t = _batch_rate(rec, batches, k)
+    rate_1t = _batch_rate(rec1, batches, k)
     rate_2t = _batch_rate(rec2, batches[: max(2, batch_rounds // 2)], k)  # a shared machine
 
     lengths = np.array([len(s) for s in sessions])
     return {
+        "threads": threads,
         "p50_ms": p50,
         "p99_ms": p99,
         "floor_p50_ms": floor_p50,

@@ -126,14 +126,17 @@ def service_sessions(
 
 def load_test(
     path: str | os.PathLike[str] | None = None,
-    threads: int = 8,
+    clients: int = 8,
     calls: int = 10_000,
     n_sessions: int = 2000,
     k: int = 20,
     seed: int = 0,
+    threads: int = 1,
 ) -> dict[str, Any]:
     """The benchmark on a Diginetica-sized model (random weights) and Diginetica test
-    prefixes (synthetic ones of similar lengths when the data are absent)."""
+    prefixes (synthetic ones of similar lengths when the data are absent): ``clients``
+    threads call one recommender that runs each call on ``threads`` onnxruntime threads
+    (``"threads"`` in the result: the calling threads)."""
     import onnxruntime as ort
 
     from sessionrec.onnx_export import export_onnx
@@ -143,16 +146,17 @@ def load_test(
     real, source = diginetica_sessions(path, trained.vocab, n_sessions, seed)
     sessions = service_sessions(real, trained.vocab.ids, seed)
     with tempfile.TemporaryDirectory(prefix="sessionrec-load-") as tmp:
-        rec = SessionRecommender.load(export_onnx(trained, Path(tmp) / "model.onnx"), threads=1)
+        onnx_path = export_onnx(trained, Path(tmp) / "model.onnx")
+        rec = SessionRecommender.load(onnx_path, threads=threads)
     del trained  # serving holds the ONNX session only
-    result = concurrent_calls(rec, sessions, threads=threads, calls=calls, k=k, seed=seed)
+    result = concurrent_calls(rec, sessions, threads=clients, calls=calls, k=k, seed=seed)
     return {
         **result,
         "data": source,
         "n_items": rec.n_items,
         "max_session_length": rec.max_session_length,
         "k": k,
-        "onnxruntime_threads_per_call": 1,
+        "onnxruntime_threads_per_call": threads,
         "onnxruntime": ort.__version__,
         "cpu_count": os.cpu_count(),
     }

@@ -5,7 +5,9 @@ imports heavy modules inside its command functions, so ``sessionrec --help`` sta
 and a torch-free command never imports torch. Options several commands share live in
 :mod:`sessionrec.cli.options`. ``--json`` prints exactly one JSON object on stdout;
 progress bars and logs go to stderr. A library error is printed with the command-line
-flags of the options that fix it (``SessionrecError.options``).
+flags of the options that fix it (``SessionrecError.options``). The conventions every
+command follows are :mod:`sessionrec.cli.conventions` (the epilog of ``sessionrec --help``,
+docs/cli.md).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import warnings
 from collections.abc import Sequence
 from typing import Any
 
+from sessionrec.cli.conventions import CONVENTIONS, apply_threads
 from sessionrec.cli.options import flag_hint
 from sessionrec.errors import SessionrecError
 from sessionrec.version import __version__
@@ -38,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sessionrec",
         description="Session-based next-item recommendation (SR-GNN), from clicks to ONNX.",
+        epilog=CONVENTIONS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"sessionrec {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -60,11 +65,12 @@ def _show_warning(message: Any, category: type[Warning], *_: Any, **__: Any) -> 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    warnings.showwarning = _show_warning  # renamed flags warn while parsing
     args = parser.parse_args(argv)
-    warnings.showwarning = _show_warning
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return 2
+    apply_threads(args)  # before the command imports polars, numpy, torch
     try:
         result = args.func(args)
     except SessionrecError as exc:

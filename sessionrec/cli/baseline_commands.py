@@ -17,6 +17,7 @@ import sys
 import time
 from typing import Any
 
+from sessionrec.cli.conventions import add_json, add_quiet, add_threads, print_metrics, show_bars
 from sessionrec.cli.options import add_data_arguments, load_data_argument, print_json
 from sessionrec.errors import ConfigError
 
@@ -34,7 +35,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     add_data_arguments(parser)
-    parser.add_argument("--method", required=True, choices=METHODS)
+    parser.add_argument(
+        "--method",
+        required=True,
+        choices=METHODS,
+        help="pop (most clicked), spop (session then global popularity), itemknn, sknn, "
+        "vsknn (session neighbours, recent clicks weigh more), stan, vstan, sr (rules)",
+    )
     parser.add_argument(
         "--k", type=int, default=20, help="cut-off K (default 20; @10 is added when K > 10)"
     )
@@ -59,8 +66,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="share of the latest training sessions held out by --split validation "
         "(default: the dataset's, set by prepare; 0.1 for benchmarks)",
     )
-    parser.add_argument("--batch-size", type=int, default=500, help="samples scored at once")
-    parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    parser.add_argument(
+        "--batch-size", type=int, default=500, metavar="N", help="samples scored at once (500)"
+    )
+    add_threads(parser, "numpy's BLAS and polars")
+    add_json(parser)
+    add_quiet(parser)
     parser.set_defaults(func=run_baseline)
 
 
@@ -86,11 +97,12 @@ def run_baseline(args: argparse.Namespace) -> int:
     n_items = dataset.n_items
     ks = (args.k,) if args.k <= 10 else (10, args.k)
 
-    print(
-        f"baseline {args.method}: fitting on {len(train):,} sessions, "
-        f"{args.split} {len(samples):,} samples, {n_items:,} items",
-        file=sys.stderr,
-    )
+    if not args.quiet:
+        print(
+            f"baseline {args.method}: fitting on {len(train):,} sessions, "
+            f"{args.split} {len(samples):,} samples, {n_items:,} items",
+            file=sys.stderr,
+        )
     start = time.perf_counter()
     model.fit(train, n_items)
     fit_seconds = time.perf_counter() - start
@@ -102,7 +114,7 @@ def run_baseline(args: argparse.Namespace) -> int:
         ks=ks,
         batch_size=args.batch_size,
         item_counts=item_click_counts(train, n_items),
-        progress=True,
+        progress=show_bars(args.quiet),
         desc=args.method,
     )
     predict_seconds = time.perf_counter() - start
@@ -125,7 +137,5 @@ def run_baseline(args: argparse.Namespace) -> int:
     if args.json:
         print_json(result)
     else:
-        for key, value in result.items():
-            shown = f"{value:.2f}" if isinstance(value, float) else value
-            print(f"{key:>22}  {shown}")
+        print_metrics(result)
     return 0

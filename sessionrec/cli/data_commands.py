@@ -15,6 +15,7 @@ import argparse
 import sys
 from typing import Any
 
+from sessionrec.cli.conventions import add_json, add_threads, light_command, show_bars
 from sessionrec.cli.options import (
     BENCHMARK_CHOICES,
     add_catalog_arguments,
@@ -45,7 +46,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="write into a folder that holds other files (a dataset replaces the whole "
         "folder: they are deleted); an existing prepared dataset is replaced without it",
     )
-    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    add_threads(p, "polars (its pool is sized when the command starts)")
+    add_json(p)
     p.set_defaults(func=_prepare)
 
     s = subparsers.add_parser(
@@ -63,7 +65,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="a published benchmark",
     )
     s.add_argument("--path", metavar="DIR", help="the benchmark folder")
-    s.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    add_json(s)
+    light_command(s, "reads a dataset's counts and contract: no heavy work")
     s.set_defaults(func=_stats)
 
 
@@ -74,10 +77,12 @@ def _prepare(args: argparse.Namespace) -> int:
 
     check_replaceable(Path(args.out), args.force)  # before the work, not after
     if args.shard_clicks is not None:
-        dataset = prepare_from_args(args, sharded_out=args.out, overwrite=args.force)
+        dataset = prepare_from_args(
+            args, progress=show_bars(False), sharded_out=args.out, overwrite=args.force
+        )
         out = args.out
     else:
-        dataset = prepare_from_args(args)
+        dataset = prepare_from_args(args, progress=show_bars(False))
         out = dataset.save(args.out, overwrite=args.force)
     report = dataset.meta["report"]
     result = {

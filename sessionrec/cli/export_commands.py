@@ -7,7 +7,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from sessionrec.cli.options import print_json
+from sessionrec.cli.conventions import add_deprecated_alias, add_json, add_threads
+from sessionrec.cli.options import print_json, set_threads
 from sessionrec.errors import ConfigError
 
 
@@ -17,6 +18,7 @@ def _export(args: argparse.Namespace) -> int:
 
     from sessionrec.onnx_export import export_onnx, onnx_metadata
 
+    set_threads(args.threads)
     start = time.perf_counter()
     path = export_onnx(
         args.model,
@@ -42,12 +44,11 @@ def _export(args: argparse.Namespace) -> int:
         print(
             f"wrote {path} ({result['bytes'] / 1e6:.1f} MB): {meta['n_items']} {meta['id_kind']} "
             f"items, d={meta['dim']}, item table {meta['item_table_dtype']}, "
-            f"sessions cut to the last {meta['max_session_length']} known clicks",
-            file=sys.stderr,
+            f"sessions cut to the last {meta['max_session_length']} known clicks"
         )
         for name, size in files.items():
             if name != path.name:
-                print(f"  with {path.parent / name} ({size / 1e6:.1f} MB)", file=sys.stderr)
+                print(f"  with {path.parent / name} ({size / 1e6:.1f} MB)")
     return 0
 
 
@@ -69,18 +70,40 @@ def _parse_clicks(text: str, id_kind: str) -> list[int] | list[str]:
             clicks.append(int(token))
         except ValueError:
             raise ConfigError(
-                f"--clicks: {token!r} is not an integer, and this model's item ids are integers"
+                f"--session: {token!r} is not an integer, and this model's item ids are integers"
             ) from None
     return clicks
+
+
+def _check_onnx_path(model: str) -> None:
+    """A PyTorch model file given where the exported model is read: name the file to pass."""
+    path = Path(model)
+    if not path.is_file() or path.suffix not in (".pt", ".json", ".npy"):
+        return  # the recommender's own checks (a file of another name may be ONNX)
+    onnx = path.parent / "model.onnx"
+    fix = (
+        f"pass {onnx} or the directory {path.parent}"
+        if onnx.is_file()
+        else f"export it first (sessionrec export --model {path.parent} --out {path.parent}/), "
+        "then pass the .onnx file or the directory"
+    )
+    what = "the PyTorch model (read by evaluate and export)" if path.suffix == ".pt" else "a file"
+    raise ConfigError(
+        f"{path} is {what}, not an exported model: recommend reads the ONNX file that "
+        f"sessionrec export writes; {fix}"
+    )
 
 
 def _recommend(args: argparse.Namespace) -> int:
     from sessionrec.recommender import SessionRecommender
 
+    if args.session is None:
+        raise ConfigError("recommend needs --session IDS (the session's item ids; '' for none)")
+    _check_onnx_path(args.model)
     rec = SessionRecommender.load(
         args.model, threads=args.threads, exact=args.exact, nprobe=args.nprobe
     )
-    clicks = _parse_clicks(args.clicks, rec.id_kind)
+    clicks = _parse_clicks(args.session, rec.id_kind)
     result = rec.next_items(clicks, k=args.k, exclude_seen=not args.include_seen)
     if args.json:
         print_json(result.to_dict())
@@ -117,7 +140,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Export the whole inference path (id mapping, session graph, SR-GNN, "
         "top-k) to one ONNX file that onnxruntime runs alone; contract: export/README.md.",
     )
-    p.add_argument("--model", required=True, help="model directory (sessionrec train --out)")
+    p.add_argument(
+        "--model",
+        required=True,
+        metavar="MODEL_DIR",
+        help="model directory (sessionrec train --out; not the .onnx file)",
+    )
     p.add_argument(
         "--out",
         required=True,
@@ -150,25 +178,36 @@ def register(sub: argparse._SubParsersAction) -> None:
         "exact re-scoring; needs pip install 'sessionrec[ann]'); default: from 1,000,000 "
         "items when faiss is installed",
     )
-    p.add_argument("--opset", type=int, default=18, help="ONNX opset (>= 18)")
-    p.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    p.add_argument("--opset", type=int, default=18, metavar="N", help="ONNX opset (>= 18)")
+    add_threads(p, "torch intra-op threads of the export and its checks")
+    add_json(p)
     p.set_defaults(func=_export)
 
     p = sub.add_parser(
         "recommend",
         help="next items for a session, from an exported ONNX file (torch-free)",
+        description="The next items of one session from an exported model, with onnxruntime "
+        "alone (no PyTorch): ranked item ids and scores on stdout, notes (unknown clicks, "
+        "fallback to popular items) on stderr.",
     )
-    p.add_argument("--model", required=True, help="the .onnx file (sessionrec export)")
     p.add_argument(
-        "--clicks",
+        "--model",
         required=True,
+        metavar="ONNX",
+        help="the .onnx file written by sessionrec export, or the directory holding it as "
+        "model.onnx",
+    )
+    p.add_argument(
+        "--session",
+        metavar="IDS",
         help="the session so far, oldest first: comma-separated raw item ids ('' for none)",
     )
-    p.add_argument("--k", type=int, default=20, help="how many items (default 20)")
+    add_deprecated_alias(p, "--clicks", "--session", "session")
+    p.add_argument("--k", type=int, default=20, metavar="K", help="how many items (default 20)")
     p.add_argument(
         "--include-seen", action="store_true", help="also recommend items already in the session"
     )
-    p.add_argument("--threads", type=int, default=1, help="onnxruntime threads (default 1)")
+    add_threads(p, "onnxruntime intra-op threads", default=1)
     p.add_argument(
         "--exact",
         action="store_true",
@@ -177,7 +216,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--nprobe",
         type=int,
+        metavar="N",
         help="two-stage serving: index lists searched per session (default: the export's)",
     )
-    p.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    add_json(p)
     p.set_defaults(func=_recommend)

@@ -38,6 +38,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from sessionrec.cli.conventions import add_json, add_quiet, add_threads, print_metrics, show_bars
 from sessionrec.cli.guards import (
     DEFAULT_TOLERANCE,
     EXIT_NOT_PUBLISHED,
@@ -114,11 +115,11 @@ def _fit_steps(args: argparse.Namespace, shards: Path) -> int:
     t0 = time.perf_counter()
     log(f"[1/5] preparing {args.clicks}")
     if args.shard_clicks is None:
-        dataset = prepare_from_args(args, progress=not args.quiet)
+        dataset = prepare_from_args(args, progress=show_bars(args.quiet))
     else:  # shards beside the staging folder, prepared once per machine
         dataset = once_per_node(
             lambda: prepare_from_args(
-                args, progress=not args.quiet, sharded_out=shards, overwrite=True
+                args, progress=show_bars(args.quiet), sharded_out=shards, overwrite=True
             ),
             lambda: load_dataset(shards),
         )
@@ -246,6 +247,8 @@ def _guard_report_publish(
     }
     if args.json:
         print_json(result)
+    else:  # the result on stdout, the log on stderr
+        print_metrics({"split": "test", **trained.metrics["test"]})
     if not published:
         print(
             f"sessionrec: fit: NOT published: {publication['reason']}. The published model "
@@ -293,6 +296,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help=f"points of HR@20 + MRR@20 (percent) the new model may lose against the "
         f"published one and still be published ({DEFAULT_TOLERANCE:g})",
     )
-    p.add_argument("--json", action="store_true", help="print the result as one JSON object")
-    p.add_argument("--quiet", action="store_true", help="plain log lines, no progress bars")
+    add_threads(p, "torch intra-op threads, and polars' while preparing")
+    add_json(p)
+    add_quiet(p)
     p.set_defaults(func=_fit)

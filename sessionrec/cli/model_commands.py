@@ -4,10 +4,21 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 
+from sessionrec.cli.conventions import (
+    add_deprecated_alias,
+    add_json,
+    add_quiet,
+    add_threads,
+    print_metrics,
+    show_bars,
+    training_progress,
+)
 from sessionrec.cli.guards import check_out_directory, warm_start_model
 from sessionrec.cli.options import (
+    CONFIG_CHOICES,
     add_catalog_arguments,
     add_data_arguments,
     add_training_arguments,
@@ -46,12 +57,8 @@ def _train(args: argparse.Namespace) -> int:
     if args.json:
         print_json(result)
     else:
-        t = trained.metrics["test"]
-        print(
-            f"test: HR@20 {t['hr@20']:.2f}  MRR@20 {t['mrr@20']:.2f}  NDCG@20 {t['ndcg@20']:.2f}"
-            f"  (best epoch {trained.metrics['best_epoch']}); model in {args.out}",
-            file=sys.stderr,
-        )
+        print(f"model in {args.out} (best epoch {trained.metrics['best_epoch']})", file=sys.stderr)
+        print_metrics({"split": "test", **trained.metrics["test"]})
     return 0
 
 
@@ -68,7 +75,14 @@ def _cold_start(args: argparse.Namespace) -> int:
         raise ConfigError("--cold-items needs --catalog FILE (the content of every item)")
     dataset = load_data_argument(args, in_memory_for="the cold-start study (--cold-items)")
     catalog = load_catalog_argument(args, dataset)
-    overrides = {"epochs": args.epochs, "seed": args.train_seed, "patience": args.patience}
+    if args.seed is not None and args.cold_seed is None:
+        warnings.warn(
+            "evaluate --seed is the models' seed, as in train (in sessionrec 0.1 it picked the "
+            "held-out items); the held-out items are picked by --cold-seed (default 0)",
+            FutureWarning,
+            stacklevel=2,
+        )
+    overrides = {"epochs": args.epochs, "seed": args.seed, "patience": args.patience}
     model_config, train_config = config_preset(args.config, dataset.n_items, **overrides)
     if args.set:
         model_config, train_config = apply_overrides(args.set, model_config, train_config)
@@ -77,19 +91,21 @@ def _cold_start(args: argparse.Namespace) -> int:
         dataset,
         catalog,
         args.cold_items,
-        args.seed,
+        0 if args.cold_seed is None else args.cold_seed,
         model_config,
         train_config,
         category_column=args.category_col,
         ks=ks,
-        progress=not args.quiet,
+        progress=training_progress(args.quiet),
     )
     result["config"] = args.config
     if args.json:
         print_json(result)
     else:
         k = args.k
-        print(f"{'':22} {'cold HR/MRR@' + str(k):>18} {'warm HR/MRR':>16} {'long-tail HR':>13}")
+        print(
+            f"{'':22} {f'cold HR/MRR@{k}':>18} {f'warm HR/MRR@{k}':>16} {f'long-tail HR@{k}':>13}"
+        )
         for name in ("content", "id_only", "category_popularity"):
             r = result[name]
             print(
@@ -139,15 +155,14 @@ def _evaluate(args: argparse.Namespace) -> int:
         ks=ks,
         item_counts=trained.item_counts,
         bf16=args.bf16,
-        progress=not args.quiet,
+        progress=show_bars(args.quiet),
         max_length=trained.data_contract.inference_max_length,
     )
     metrics["seconds"] = time.perf_counter() - t0
     if args.json:
         print_json(metrics)
     else:
-        for key, value in metrics.items():
-            print(f"{key:>22}: {value:.4f}" if isinstance(value, float) else f"{key:>22}: {value}")
+        print_metrics(metrics)
     return 0
 
 
@@ -157,14 +172,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="train an SR-GNN (validation-selected) and test it once",
         description="Train an SR-GNN on a prepared dataset or a benchmark. The checkpoint is "
         "selected on a validation split carved from the training sessions; the test set is "
-        "evaluated once, at the end.",
+        "evaluated once, at the end. The test metrics go to stdout, the log to stderr.",
     )
     add_data_arguments(p)
     add_catalog_arguments(p)
-    p.add_argument("--out", required=True, help="model directory to write")
+    p.add_argument("--out", required=True, metavar="MODEL_DIR", help="model directory to write")
     add_training_arguments(p)
-    p.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_threads(p, "torch intra-op threads of training and evaluation")
+    add_json(p)
+    add_quiet(p)
     p.set_defaults(func=_train)
 
     p = sub.add_parser(
@@ -176,7 +192,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "model of --config on the rest, and report cold/warm/long-tail metrics of both and "
         "of a category-popularity baseline.",
     )
-    p.add_argument("--model", help="model directory (sessionrec train --out)")
+    p.add_argument("--model", metavar="MODEL_DIR", help="model directory (sessionrec train --out)")
     add_data_arguments(p)
     add_catalog_arguments(p)
     p.add_argument(
@@ -185,22 +201,40 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="FRACTION",
         help="cold-start study: share of the clicked items held out of training",
     )
-    p.add_argument("--seed", type=int, default=0, help="which items are held out (default 0)")
-    p.add_argument("--config", default="default", help="cold-start study: the model config")
-    p.add_argument("--epochs", type=int, help="cold-start study: maximum epochs")
-    p.add_argument("--patience", type=int, help="cold-start study: early-stopping patience")
-    p.add_argument("--train-seed", type=int, help="cold-start study: the models' seed")
+    p.add_argument(
+        "--cold-seed",
+        type=int,
+        metavar="N",
+        help="cold-start study: which items are held out (default 0)",
+    )
+    p.add_argument(
+        "--config",
+        default="default",
+        choices=CONFIG_CHOICES,
+        help="cold-start study: the models' preset (default)",
+    )
+    p.add_argument("--epochs", type=int, metavar="N", help="cold-start study: maximum epochs")
+    p.add_argument(
+        "--patience", type=int, metavar="N", help="cold-start study: early-stopping patience"
+    )
+    p.add_argument(
+        "--seed", type=int, metavar="N", help="cold-start study: the models' seed (preset's)"
+    )
+    add_deprecated_alias(p, "--train-seed", "--seed", "seed", type=int)
     p.add_argument(
         "--category-col",
         metavar="NAME",
         help="cold-start study: the catalog column of category popularity",
     )
+    add_deprecated_alias(p, "--category-column", "--category-col", "category_col")
     p.add_argument(
         "--set", action="append", metavar="NAME=VALUE", help="cold-start study: config override"
     )
-    p.add_argument("--k", type=int, default=20)
-    p.add_argument("--bf16", action="store_true")
-    p.add_argument("--threads", type=int)
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument(
+        "--k", type=int, default=20, metavar="K", help="cut-off K (default 20; @10 is added)"
+    )
+    p.add_argument("--bf16", action="store_true", help="bf16 autocast for the item scoring")
+    add_threads(p, "torch intra-op threads")
+    add_json(p)
+    add_quiet(p)
     p.set_defaults(func=_evaluate)

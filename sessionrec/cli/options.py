@@ -18,6 +18,7 @@ import sys
 from collections.abc import Iterable
 from typing import Any
 
+from sessionrec.cli.conventions import training_progress
 from sessionrec.errors import ConfigError
 
 #: API option (``Class.field`` or ``function.parameter``) -> the flag that sets it.
@@ -161,6 +162,8 @@ def set_threads(threads: int | None) -> None:
 
 # -- data: a prepared dataset or a published benchmark ---------------------------------
 BENCHMARK_CHOICES = ("srgnn-pickle", "yoochoose-categories")
+#: the model presets (sessionrec.train.config.CONFIGS; a test keeps them equal)
+CONFIG_CHOICES = ("default", "srgnn")
 
 
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
@@ -451,13 +454,20 @@ def load_catalog_argument(args: argparse.Namespace, dataset: Any) -> Any:
 def add_training_arguments(p: argparse.ArgumentParser, validation_fraction: bool = True) -> None:
     """The model config and training options (``train``, ``fit``); ``validation_fraction``:
     add ``--validation-fraction`` (``fit`` has it from :func:`add_prepare_arguments`)."""
-    p.add_argument("--config", default="default", help="srgnn (the paper) or default (tuned)")
-    p.add_argument("--epochs", type=int, help="maximum epochs")
-    p.add_argument("--max-minutes", type=float, help="stop training after this wall time")
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--lr", type=float)
-    p.add_argument("--patience", type=int, help="epochs without validation gain before stopping")
-    p.add_argument("--seed", type=int)
+    p.add_argument(
+        "--config",
+        default="default",
+        choices=CONFIG_CHOICES,
+        help="model preset: default (tuned) or srgnn (the paper's settings)",
+    )
+    p.add_argument("--epochs", type=int, metavar="N", help="maximum epochs")
+    p.add_argument("--max-minutes", type=float, metavar="M", help="stop after this wall time")
+    p.add_argument("--batch-size", type=int, metavar="N", help="samples per step (preset's)")
+    p.add_argument("--lr", type=float, metavar="RATE", help="learning rate (preset's)")
+    p.add_argument(
+        "--patience", type=int, metavar="N", help="epochs without validation gain before stopping"
+    )
+    p.add_argument("--seed", type=int, metavar="N", help="the model's seed (init, order, dropout)")
     p.add_argument("--bf16", action="store_true", help="bf16 autocast for the item scoring")
     p.add_argument(
         "--device",
@@ -495,7 +505,6 @@ def add_training_arguments(p: argparse.ArgumentParser, validation_fraction: bool
         "knows; new items start fresh (from content with --catalog); items added and no "
         "longer seen are reported",
     )
-    p.add_argument("--threads", type=int, help="torch threads (default: all cores)")
     p.add_argument(
         "--resume",
         action="store_true",
@@ -540,6 +549,5 @@ def trainer_from_args(args: argparse.Namespace, dataset: Any, catalog: Any, out:
         model_config = with_catalog(model_config, catalog)
     if args.set:
         model_config, train_config = apply_overrides(args.set, model_config, train_config)
-    return Trainer(
-        model_config, train_config, out, progress=not args.quiet, max_minutes=args.max_minutes
-    )
+    progress = training_progress(args.quiet)  # bars on a terminal, else one line per epoch
+    return Trainer(model_config, train_config, out, progress=progress, max_minutes=args.max_minutes)

@@ -85,7 +85,7 @@ def cold_start_experiment(
     train_config: TrainConfig,
     category_column: str | None = None,
     ks: tuple[int, ...] = (10, 20),
-    progress: bool = False,
+    progress: bool | str = False,
 ) -> dict[str, Any]:
     """Hold out ``fraction`` of the items, train content and id-only models, compare.
 
@@ -99,7 +99,8 @@ def cold_start_experiment(
         train_config: optimisation and selection, the same for both models.
         category_column: the catalog column of the category-popularity baseline.
         ks: cut-offs.
-        progress: progress bars and logs on stderr.
+        progress: progress bars and logs on stderr (``"lines"``: the logs alone; as
+            :class:`~sessionrec.train.Trainer`'s).
 
     Returns:
         ``{"content": {...}, "id_only": {...}, "category_popularity": {...},

@@ -215,6 +215,15 @@ def load_model(directory: str | os.PathLike[str]) -> TrainedModel:
             this version does not read.
     """
     directory = Path(directory)
+    if directory.is_file():  # model.onnx or model.pt given for their directory
+        kind = "an exported ONNX model" if directory.suffix == ".onnx" else "a file"
+        around = (directory.parent / "config.json").is_file()
+        raise ArtifactError(
+            f"{directory} is {kind}, not a model directory: pass the directory that "
+            "training wrote (model.pt, config.json)"
+            + (f", here {directory.parent}" if around else ""),
+            options=("load_model.directory",),
+        )
     if not (directory / "config.json").is_file() and not (directory / MANIFEST).is_file():
         raise ArtifactError(
             f"{directory}: not a sessionrec model directory (no config.json)",

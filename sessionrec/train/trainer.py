@@ -100,7 +100,8 @@ class Trainer:
         model_config: architecture.
         train_config: optimisation and selection.
         out_dir: where checkpoints and the final model go (``None``: nothing written).
-        progress: tqdm bars on stderr.
+        progress: tqdm bars and log lines (one per epoch) on stderr; ``"lines"``: the
+            lines alone (a log file: no carriage-return redraws); ``False``: nothing.
         max_minutes: stop training (after the current step) past this wall time; the best
             checkpoint so far is kept and tested.
 
@@ -117,14 +118,16 @@ class Trainer:
         model_config: SRGNNConfig,
         train_config: TrainConfig | None = None,
         out_dir: str | os.PathLike[str] | None = None,
-        progress: bool = True,
+        progress: bool | str = True,
         max_minutes: float | None = None,
     ) -> None:
         self.model_config = model_config
         self.train_config = train_config or TrainConfig()
         self.out_dir = None if out_dir is None else Path(out_dir)
         self.rank, self.world_size = rank_and_world()
-        self.progress = progress and self.rank == 0
+        self.progress_arg = progress  # passed on to the refit's trainer
+        self.progress = bool(progress) and self.rank == 0  # the log lines
+        self.bars = progress is True and self.rank == 0
         if max_minutes is not None and not (math.isfinite(max_minutes) and max_minutes > 0):
             raise ConfigError(
                 f"max_minutes must be a number of minutes > 0, got {max_minutes!r}",
@@ -314,7 +317,7 @@ class Trainer:
             total=run.data.n_fit_samples,
             desc=f"epoch {epoch + 1}/{cfg.epochs}",
             unit="sample",
-            disable=not self.progress,
+            disable=not self.bars,
             file=sys.stderr,
             dynamic_ncols=True,
         )
@@ -373,7 +376,7 @@ class Trainer:
                 run.data.valid,
                 batch_size=cfg.eval_batch_size,
                 bf16=cfg.bf16_scoring,
-                progress=self.progress,
+                progress=self.bars,
                 desc="validate",
                 max_length=run.contract.inference_max_length,
             )
@@ -510,7 +513,7 @@ class Trainer:
             batch_size=cfg.eval_batch_size,
             item_counts=run.data.item_counts,
             bf16=cfg.bf16_scoring,
-            progress=self.progress,
+            progress=self.bars,
             desc="test",
             max_length=run.contract.inference_max_length,
         )
@@ -560,7 +563,7 @@ class Trainer:
             "new_item_offset": run.model.config.new_item_offset,
         }
         model_config = replace(self.model_config, **chosen)  # as chosen on validation
-        refit = Trainer(model_config, cfg, out, self.progress).fit(
+        refit = Trainer(model_config, cfg, out, self.progress_arg).fit(
             dataset,
             resume=resume and out is not None and (out / "checkpoint.pt").is_file(),
             catalog=catalog,
