@@ -111,3 +111,54 @@ def test_sharded_preparation_keeps_the_same_new_items(tmp_path):
     report = sharded.meta["report"]["protocol"]
     assert (report["new_items"], report["test_clicks_on_new_items"]) == (1, 2)
     assert report["test_clicks_on_unseen_items"] == 1
+
+
+def test_diginetica_sample_end_to_end(tmp_path, capsys):
+    """The raw Diginetica rows and their product categories: prepare keeps the test
+    clicks on new catalog items, and the new-item study compares the three methods on
+    the same samples."""
+    import json
+
+    from conftest import shared_dataset
+
+    from sessionrec.cli import main
+
+    folder = shared_dataset("diginetica-sample")
+    catalog = str(folder / "product-categories.csv")
+    out = tmp_path / "prepared"
+    code = main(["prepare", "--clicks", str(folder / "sample_train-item-views.csv"),
+                 "--catalog", catalog, "--min-item-support", "1", "--out", str(out), "--json"])  # fmt: skip
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)["report"]["protocol"]
+    assert (report["new_items"], report["test_clicks_on_new_items"]) == (556, 718)
+    assert report["test_clicks_on_unseen_items"] == 0  # every product is in the catalog
+    code = main(["evaluate", str(out), "--catalog", catalog, "--catalog-categorical",
+                 "categoryId", "--new-items", "--epochs", "1", "--threads", "1", "--json",
+                 "--quiet"])  # fmt: skip
+    assert code == 0
+    result = json.loads(capsys.readouterr().out)
+    assert (result["new_items"], result["new_test_samples"], result["test_samples"]) == (
+        556, 636, 969,
+    )  # fmt: skip
+    for method in ("content", "id_only", "category_popularity"):
+        r = result[method]
+        assert r["new_n_samples"] + r["warm_n_samples"] == r["n_samples"] == 969
+    # deterministic (no training): pinned from the first run on these files
+    assert round(result["category_popularity"]["new_hr@20"], 2) == 57.86
+
+
+def test_new_item_study_refuses_data_prepared_without_the_catalog():
+    from sessionrec.data.catalog import read_catalog
+    from sessionrec.studies.cold_start import new_items_experiment
+    from sessionrec.train import config_preset
+
+    catalog = read_catalog(
+        pl.DataFrame({"item_id": [1, 2, 3, 10], "category": ["a", "a", "b", "b"]}),
+        "item_id",
+        categorical=["category"],
+    )
+    dataset = prepare(_dump(), CFG)  # no catalog: the clicks on item 10 are gone
+    model_config, train_config = config_preset("default", dataset.n_items, epochs=1)
+    with pytest.raises(ConfigError, match="no test target is a new item") as err:
+        new_items_experiment(dataset, catalog, model_config, train_config)
+    assert "prepare.catalog" in err.value.options

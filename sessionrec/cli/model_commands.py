@@ -6,6 +6,7 @@ import argparse
 import sys
 import warnings
 from pathlib import Path
+from typing import Any
 
 from sessionrec.cli.conventions import (
     add_deprecated_alias,
@@ -62,19 +63,60 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cold_start(args: argparse.Namespace) -> int:
-    from sessionrec.studies.cold_start import cold_start_experiment
+def _study_inputs(args: argparse.Namespace, flag: str) -> tuple[Any, Any, Any, Any, Any]:
+    """The dataset, catalog, configs and cut-offs of a study (``--cold-items``,
+    ``--new-items``)."""
     from sessionrec.train import apply_overrides, config_preset
 
     if args.model:
-        raise ConfigError(
-            "--cold-items trains its own content and id-only models on the reduced "
-            "training data; drop --model"
-        )
+        raise ConfigError(f"{flag} trains its own content and id-only models; drop --model")
     if not args.catalog:
-        raise ConfigError("--cold-items needs --catalog FILE (the content of every item)")
-    dataset = load_data_argument(args, in_memory_for="the cold-start study (--cold-items)")
+        raise ConfigError(f"{flag} needs --catalog FILE (the content of every item)")
+    dataset = load_data_argument(args, in_memory_for=f"the {flag} study")
     catalog = load_catalog_argument(args, dataset)
+    overrides = {"epochs": args.epochs, "seed": args.seed, "patience": args.patience}
+    model_config, train_config = config_preset(args.config, dataset.n_items, **overrides)
+    if args.set:
+        model_config, train_config = apply_overrides(args.set, model_config, train_config)
+    return dataset, catalog, model_config, train_config, tuple(sorted({10, args.k}))
+
+
+def _print_study(result: dict[str, Any], first: str, k: int) -> None:
+    print(f"{'':22} {f'{first} HR/MRR@{k}':>18} {f'warm HR/MRR@{k}':>16} {f'long-tail HR@{k}':>13}")
+    for name in ("content", "id_only", "category_popularity"):
+        r = result[name]
+        print(
+            f"{name:22} {r[f'{first}_hr@{k}']:8.2f} {r[f'{first}_mrr@{k}']:8.2f} "
+            f"{r[f'warm_hr@{k}']:8.2f} {r[f'warm_mrr@{k}']:7.2f} "
+            f"{r[f'longtail_hr@{k}']:12.2f}"
+        )
+
+
+def _new_items(args: argparse.Namespace) -> int:
+    from sessionrec.studies.cold_start import new_items_experiment
+
+    dataset, catalog, model_config, train_config, ks = _study_inputs(args, "--new-items")
+    result = new_items_experiment(
+        dataset,
+        catalog,
+        model_config,
+        train_config,
+        category_column=args.category_col,
+        ks=ks,
+        progress=training_progress(args.quiet),
+    )
+    result["config"] = args.config
+    if args.json:
+        print_json(result)
+    else:
+        _print_study(result, "new", args.k)
+    return 0
+
+
+def _cold_start(args: argparse.Namespace) -> int:
+    from sessionrec.studies.cold_start import cold_start_experiment
+
+    dataset, catalog, model_config, train_config, ks = _study_inputs(args, "--cold-items")
     if args.seed is not None and args.cold_seed is None:
         warnings.warn(
             "evaluate --seed is the models' seed, as in train (in sessionrec 0.1 it picked the "
@@ -82,11 +124,6 @@ def _cold_start(args: argparse.Namespace) -> int:
             FutureWarning,
             stacklevel=2,
         )
-    overrides = {"epochs": args.epochs, "seed": args.seed, "patience": args.patience}
-    model_config, train_config = config_preset(args.config, dataset.n_items, **overrides)
-    if args.set:
-        model_config, train_config = apply_overrides(args.set, model_config, train_config)
-    ks = tuple(sorted({10, args.k}))
     result = cold_start_experiment(
         dataset,
         catalog,
@@ -102,17 +139,7 @@ def _cold_start(args: argparse.Namespace) -> int:
     if args.json:
         print_json(result)
     else:
-        k = args.k
-        print(
-            f"{'':22} {f'cold HR/MRR@{k}':>18} {f'warm HR/MRR@{k}':>16} {f'long-tail HR@{k}':>13}"
-        )
-        for name in ("content", "id_only", "category_popularity"):
-            r = result[name]
-            print(
-                f"{name:22} {r[f'cold_hr@{k}']:8.2f} {r[f'cold_mrr@{k}']:8.2f} "
-                f"{r[f'warm_hr@{k}']:8.2f} {r[f'warm_mrr@{k}']:7.2f} "
-                f"{r[f'longtail_hr@{k}']:12.2f}"
-            )
+        _print_study(result, "cold", args.k)
     return 0
 
 
@@ -122,14 +149,22 @@ def _evaluate(args: argparse.Namespace) -> int:
     from sessionrec.train import evaluate_model, extends_vocab, load_model
 
     set_threads(args.threads)
+    if args.cold_items is not None and args.new_items:
+        raise ConfigError("--cold-items and --new-items are two studies: give one")
     if args.cold_items is not None:
         return _cold_start(args)
+    if args.new_items:
+        return _new_items(args)
     if not args.model:
-        raise ConfigError("evaluate needs --model MODEL_DIR (or --cold-items with --catalog)")
+        raise ConfigError(
+            "evaluate needs --model MODEL_DIR (or a study: --cold-items F or --new-items, "
+            "with --catalog)"
+        )
     if args.catalog:
         raise ConfigError(
-            "--catalog is read by --cold-items only: a trained model keeps the catalog it was "
-            "trained with (in model.pt); drop --catalog, or add --cold-items F"
+            "--catalog is read by the studies (--cold-items, --new-items) only: a trained "
+            "model keeps the catalog it was trained with (in model.pt); drop --catalog, or "
+            "add --cold-items F or --new-items"
         )
     if args.k < 1:
         raise ConfigError(f"--k must be >= 1, got {args.k}")
@@ -185,12 +220,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser(
         "evaluate",
-        help="full-catalogue metrics of a trained model on test data, or a cold-start study",
+        help="full-catalogue metrics of a trained model on test data, or a cold-start or "
+        "new-item study",
         description="With --model: the metrics of a trained model on the test samples. With "
         "--cold-items F --catalog FILE: hold a share F of the items out of training (their "
         "clicks removed, their catalog rows kept), train a content model and an id-only "
         "model of --config on the rest, and report cold/warm/long-tail metrics of both and "
-        "of a category-popularity baseline.",
+        "of a category-popularity baseline. With --new-items --catalog FILE: the same "
+        "comparison on the new items of DATA's test period (prepare DATA with --catalog).",
     )
     p.add_argument("--model", metavar="MODEL_DIR", help="model directory (sessionrec train --out)")
     add_data_arguments(p)
@@ -202,6 +239,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="cold-start study: share of the clicked items held out of training",
     )
     p.add_argument(
+        "--new-items",
+        action="store_true",
+        help="new-item study: on DATA prepared with --catalog (its test keeps the clicks on "
+        "catalog items without training clicks), train a content and an id-only model and "
+        "report new/warm/long-tail metrics of both and of category popularity",
+    )
+    p.add_argument(
         "--cold-seed",
         type=int,
         metavar="N",
@@ -211,25 +255,19 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--config",
         default="default",
         choices=CONFIG_CHOICES,
-        help="cold-start study: the models' preset (default)",
+        help="studies: the models' preset (default)",
     )
-    p.add_argument("--epochs", type=int, metavar="N", help="cold-start study: maximum epochs")
-    p.add_argument(
-        "--patience", type=int, metavar="N", help="cold-start study: early-stopping patience"
-    )
-    p.add_argument(
-        "--seed", type=int, metavar="N", help="cold-start study: the models' seed (preset's)"
-    )
+    p.add_argument("--epochs", type=int, metavar="N", help="studies: maximum epochs")
+    p.add_argument("--patience", type=int, metavar="N", help="studies: early-stopping patience")
+    p.add_argument("--seed", type=int, metavar="N", help="studies: the models' seed (preset's)")
     add_deprecated_alias(p, "--train-seed", "--seed", "seed", type=int)
     p.add_argument(
         "--category-col",
         metavar="NAME",
-        help="cold-start study: the catalog column of category popularity",
+        help="studies: the catalog column of category popularity",
     )
     add_deprecated_alias(p, "--category-column", "--category-col", "category_col")
-    p.add_argument(
-        "--set", action="append", metavar="NAME=VALUE", help="cold-start study: config override"
-    )
+    p.add_argument("--set", action="append", metavar="NAME=VALUE", help="studies: config override")
     p.add_argument(
         "--k", type=int, default=20, metavar="K", help="cut-off K (default 20; @10 is added)"
     )

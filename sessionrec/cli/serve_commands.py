@@ -9,6 +9,7 @@ import socket
 import sys
 from typing import Any
 
+from sessionrec.cli.conventions import add_threads
 from sessionrec.errors import ConfigError
 
 _EXTRA_HINT = "pip install 'sessionrec[serve]'"
@@ -110,12 +111,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--port", type=int, default=8080, help="port to listen on (default 8080; 0: any free port)"
     )
-    p.add_argument(
-        "--threads",
-        type=_positive(int, "--threads", 1),
-        default=1,
-        help="onnxruntime threads per call (default 1)",
-    )
+    add_threads(p, "onnxruntime threads per call", default=1)
     p.add_argument(
         "--max-batch",
         type=_positive(int, "--max-batch", 1),
