@@ -316,7 +316,8 @@ def test_missing_column_is_named_with_a_suggestion(tmp_path):
         read_clicks(f, columns=ColumnMap(session="session_id"))
     assert "ColumnMap.session" in excinfo.value.options
     with pytest.raises(
-        SchemaError, match=r"no session id column found \(did you mean 'sesion_id'\?\).*ColumnMap\.session"
+        SchemaError,
+        match=r"no session id column found \(did you mean 'sesion_id'\?\).*ColumnMap\.session",
     ) as excinfo:
         read_clicks(f)
     assert "ColumnMap.session" in excinfo.value.options
@@ -352,7 +353,9 @@ def test_every_missing_column_is_listed_at_once_with_close_names(tmp_path):
 
 def test_preset_on_a_file_of_another_format(tmp_path):
     f = write(tmp_path / "events.csv", RETAILROCKET)
-    with pytest.raises(SchemaError, match=r"(?s)events.csv: .*no column 'session_id' for the session"):
+    with pytest.raises(
+        SchemaError, match=r"(?s)events.csv: .*no column 'session_id' for the session"
+    ):
         read_clicks(f, "diginetica")
 
 
