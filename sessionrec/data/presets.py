@@ -287,13 +287,13 @@ def _guess_columns(names: Sequence[str]) -> ColumnMap:
 
 def _close_columns(wanted: Sequence[str], names: Sequence[str]) -> list[str]:
     """The columns of ``names`` that look like any of ``wanted`` (difflib's ratio of at
-    least 0.6, compared lower-case, letters and digits only), best first, at most 3."""
+    least 0.7, compared lower-case, letters and digits only), best first, at most 3."""
     by_norm: dict[str, str] = {}
     for n in names:
         by_norm.setdefault(_norm(n), n)
     close: dict[str, None] = {}
     for w in wanted:
-        for m in get_close_matches(_norm(w), list(by_norm), n=3):
+        for m in get_close_matches(_norm(w), list(by_norm), n=3, cutoff=0.7):
             close.setdefault(by_norm[m], None)
     return list(close)[:3]
 

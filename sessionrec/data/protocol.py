@@ -81,6 +81,7 @@ from sessionrec.data.presets import ColumnMap
 from sessionrec.data.protocol_steps import (
     DAY_S,
     cut_prefixes,
+    fit_default_window,
     ids_array,
     index_items,
     no_supported_sessions,
@@ -113,7 +114,11 @@ class ProtocolConfig:
             and after the item filter; test sessions need this many known items.
         min_item_support: items with fewer clicks than this are removed.
         test_days: the last ``test_days`` days are the test set; ``None``: by format
-            (:data:`TEST_DAYS_BY_FORMAT`, else :data:`DEFAULT_TEST_DAYS`).
+            (:data:`TEST_DAYS_BY_FORMAT`, else :data:`DEFAULT_TEST_DAYS`), shortened with
+            a warning for a dump that spans less than twice it (to the largest whole
+            number of days up to half the span; the report records
+            ``test_days_default`` and ``clicks_span_days``). A window given is kept; one
+            the dump does not outlast fails, naming the span and a window that fits.
         max_session_length: :math:`L`, the last clicks of a session a model reads: every
             sample's prefix keeps its last :math:`L` clicks (test samples here, training
             and validation samples when the trainer builds them, the exported model's
@@ -439,7 +444,15 @@ def prepare(
         stages.step("read")
         _require_columns(read.frame, ("session_id", "item_id", "timestamp", "row_nr"))
         cfg = config.resolved(read.format)
-        rep: dict[str, Any] = {"mode": cfg.mode, "test_days": cfg.test_days}
+        shortened: dict[str, Any] = {}
+        if config.test_days is None and read.frame.height:
+            times = read.frame.get_column("timestamp")
+            span_s = float(times.max()) - float(times.min())  # type: ignore[arg-type]
+            test_days, shortened = fit_default_window(
+                cfg.test_days, span_s / DAY_S, read.report.source
+            )
+            cfg = replace(cfg, test_days=test_days)
+        rep: dict[str, Any] = {"mode": cfg.mode, "test_days": cfg.test_days, **shortened}
         run = _srgnn_protocol if cfg.mode == "srgnn" else _default_protocol
         frames = [read.frame]
         ingest_report, clicks_format = read.report, read.format

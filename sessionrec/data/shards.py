@@ -53,7 +53,7 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +80,7 @@ from sessionrec.data.protocol import ProtocolConfig
 from sessionrec.data.protocol_steps import (
     DAY_S,
     cut_prefixes,
+    fit_default_window,
     ids_array,
     index_items,
     no_supported_sessions,
@@ -316,6 +317,12 @@ def prepare_sharded(
         passes = _Passes(work, n, cfg, rep, bar)
         supported = _pass_a(passes, buckets)
         last, first = _pass_b(passes, supported)
+        if config.test_days is None:
+            test_days, shortened = fit_default_window(
+                cfg.test_days, (last - first) / DAY_S, buckets.report.source
+            )
+            cfg = passes.cfg = replace(cfg, test_days=test_days)
+            rep.update(test_days=test_days, **shortened)
         split = split_time(last, cfg.test_days, rep)
         ids, test_sessions_in_split = _pass_c(passes, split, supported.dtype, last - first)
         del supported
