@@ -51,7 +51,6 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -72,6 +71,7 @@ from sessionrec.data.dataset import (
     read_dataset_meta,
     replace_directory,
     save_arrays,
+    staging_directory,
 )
 from sessionrec.data.ingest import ClickBuckets, read_click_buckets
 from sessionrec.data.parsing import OnBadRows
@@ -291,7 +291,7 @@ def prepare_sharded(
     out = Path(out)
     check_replaceable(out, overwrite)
     out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    staging = staging_directory(out)
     try:
         work = staging / "work"
         buckets = read_click_buckets(
