@@ -83,7 +83,11 @@ def test_default_protocol_by_hand():
     rep = ds.meta["report"]["protocol"]
     assert rep["sessions_too_short"] == 1
     assert rep["split_time"] == 2 * DAY + 101
-    assert rep["test_sessions_in_split"] == 2 and rep["test_sessions"] == 1
+    assert rep["test_sessions_in_split"] == 2 and rep["test_sessions_with_samples"] == 1
+    assert rep["test_sessions_too_short_after_unseen_filter"] == 1  # s6
+    assert "test_sessions" not in rep  # one name per count: stats() has test_sessions
+    stats = ds.stats()
+    assert (stats["test_sessions"], stats["test_sessions_with_samples"]) == (2, 1)
     assert rep["test_clicks_on_unseen_items"] == 3
     assert ds.stats()["train_samples"] == 2 + 1 + 2
 
@@ -181,7 +185,7 @@ def test_a_default_window_too_long_for_the_dump_is_shortened_with_a_warning():
     assert rep["test_days"] == 2 and rep["test_days_default"] == 7
     assert rep["clicks_span_days"] == 5.0
     # split at day 3: the sessions starting at day 3, 3.25, ..., 5 end after it (9)
-    assert rep["test_sessions"] == 9
+    assert rep["test_sessions_with_samples"] == 9
     # under two days, half the span: 1.5 days -> 0.75
     with pytest.warns(UserWarning, match=r"the last 0.75 days are the test set"):
         ds = prepare(_days_of_sessions(1.5), ProtocolConfig(min_item_support=1))

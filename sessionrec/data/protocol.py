@@ -464,7 +464,9 @@ def prepare(
                 rep["test_sessions_in_split"], cfg.test_days, cfg.min_session_length
             )
         rep["train_sessions"] = len(train)
-        rep["test_sessions"] = int(len(np.unique(test.session_index)))  # type: ignore[arg-type]
+        # test_sessions_in_split less those left short by unseen items; stats() calls the
+        # former test_sessions (the authors' count): one name each, never the same
+        rep["test_sessions_with_samples"] = int(len(np.unique(test.session_index)))  # type: ignore[arg-type]
         rep["items"] = len(vocab)
         rep["train_clicks"] = train.n_clicks
         rep["train_samples"] = train.n_samples

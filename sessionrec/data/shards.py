@@ -518,7 +518,9 @@ def _write_dataset(
         rep.pop("test_prefixes_cut_by_max_session_length", None)
     vocab = ItemVocab(ids_array(ids))
     vocab.save(staging / "vocab.json")
-    rep.update(totals)
+    # stats() calls the sessions of the test period test_sessions: this count has its own name
+    rep.update({k: v for k, v in totals.items() if k != "test_sessions"})
+    rep["test_sessions_with_samples"] = totals["test_sessions"]
     rep["items"] = len(vocab)
     stats = {
         "train_sessions": rep["train_sessions"],
