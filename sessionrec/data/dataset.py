@@ -136,7 +136,7 @@ class SessionDataset:
         directory = Path(directory)
         check_replaceable(directory, overwrite)
         directory.parent.mkdir(parents=True, exist_ok=True)
-        tmp = staging_directory(directory)
+        tmp = new_build_directory(directory)
         try:
             save_arrays(tmp / "arrays.npz", self.train, self.test)
             self.vocab.save(tmp / "vocab.json")
@@ -223,7 +223,7 @@ def check_replaceable(directory: Path, overwrite: bool) -> None:
     )
 
 
-def staging_directory(directory: Path) -> Path:
+def new_build_directory(directory: Path) -> Path:
     """A new empty sibling of ``directory`` (``.NAME.RANDOM``) to build it in, created
     with the process's umask like any folder (``tempfile.mkdtemp`` makes it 0700, and the
     rename would give the finished dataset that mode: 0700 datasets beside 0755 models)."""

@@ -68,10 +68,10 @@ from sessionrec.data.dataset import (
     check_replaceable,
     load_samples,
     load_sessions,
+    new_build_directory,
     read_dataset_meta,
     replace_directory,
     save_arrays,
-    staging_directory,
 )
 from sessionrec.data.ingest import ClickBuckets, read_click_buckets
 from sessionrec.data.parsing import OnBadRows
@@ -291,7 +291,7 @@ def prepare_sharded(
     out = Path(out)
     check_replaceable(out, overwrite)
     out.parent.mkdir(parents=True, exist_ok=True)
-    staging = staging_directory(out)
+    staging = new_build_directory(out)
     try:
         work = staging / "work"
         buckets = read_click_buckets(
