@@ -9,8 +9,8 @@ only). A :class:`ColumnMap` overrides any of it (:meth:`ColumnMap.merged`); a co
 names that the file lacks is refused. Every role left without a column and every named
 column the file lacks is listed in one error, each with the file's columns that look like
 it (difflib). A preset also sets the inactivity gap at which sessions are cut and the
-event types kept (RetailRocket: 30 minutes, and ``view``), unless they are given. :func:`resolve_columns`
-applies these rules.
+event types kept (RetailRocket: 30 minutes, and ``view``), unless they are given.
+:func:`resolve_columns` applies these rules.
 
 :func:`decide_types` decides how the mapped columns are read (id kinds, time unit; the
 rules are in :mod:`sessionrec.data.parsing`) and records who decided: the caller's
