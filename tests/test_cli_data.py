@@ -100,7 +100,7 @@ def test_missing_column_and_missing_file(tmp_path, capsys):
         str(tmp_path / "p"),
     ]
     assert main(argv) == 1
-    assert "has no column 'session'" in capsys.readouterr().err
+    assert "no column 'session' for the session" in capsys.readouterr().err
     assert (
         main(["prepare", "--clicks", str(tmp_path / "nope.csv"), "--out", str(tmp_path / "p")]) == 1
     )

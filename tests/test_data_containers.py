@@ -285,3 +285,35 @@ def test_keep_clicks_keeps_every_session_and_its_metadata():
     assert kept.session_ids.tolist() == [7, 8, 9]
     with pytest.raises(ConfigError, match="keep_clicks"):
         s.keep_clicks(np.array([True]))
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o755), (0o027, 0o750)])
+def test_dataset_and_model_folders_get_the_same_umask_mode(tiny_dataset, tmp_path, umask, mode):
+    """Folders are made with the process's umask: a prepared dataset (in memory or in
+    shards) gets the mode a model folder gets (before, datasets were 0700 whatever the
+    umask: built in a tempfile.mkdtemp folder, then renamed)."""
+    import polars as pl
+
+    from sessionrec.data.protocol import ProtocolConfig
+    from sessionrec.data.shards import prepare_sharded
+    from sessionrec.nn.srgnn import SRGNN, SRGNNConfig
+    from sessionrec.train import TrainConfig, TrainedModel
+
+    clicks = pl.DataFrame(
+        {"session_id": [1, 1, 2, 2], "item_id": [1, 2, 1, 2], "timestamp": [0.0, 1, 9e5, 9e5 + 1]}
+    )
+    n = len(tiny_dataset.vocab)
+    model = SRGNN(SRGNNConfig(n_items=n, dim=8))
+    old = os.umask(umask)
+    try:
+        tiny_dataset.save(tmp_path / "data")
+        tiny_dataset.save(tmp_path / "data")  # replacing one keeps the mode
+        config = ProtocolConfig(min_item_support=1, test_days=1)
+        prepare_sharded(clicks, tmp_path / "shards", config, n_shards=1)
+        TrainedModel(model, tiny_dataset.vocab, TrainConfig(), np.ones(n, dtype=np.int64)).save(
+            tmp_path / "model"
+        )
+    finally:
+        os.umask(old)
+    for name in ("data", "shards", "model"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == mode, name

@@ -60,6 +60,20 @@ def test_fit_writes_a_deployable_directory(fitted, capsys):
     assert report["publication"]["passed"] is None  # compare with
     assert (fitted / "training.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert len(top(fitted)) == 5
+    # what was selected and why; valid is the model as shipped (repeat bonus included)
+    metrics, selected = report["metrics"], report["metrics"]["selected"]
+    assert selected["criterion"] == "HR@20 + MRR@20 on the validation split"
+    assert selected["epoch"] == metrics["best_epoch"]
+    assert selected["repeat_bonus"] == load_model(fitted).model.config.repeat_bonus
+    assert selected["repeat_bonus_grid"] and "why" in selected
+    bonus = metrics["repeat_bonus"]["valid"][str(selected["repeat_bonus"])]
+    assert metrics["valid"]["hr@20"] == bonus["hr@20"]
+    best = report["history"][metrics["best_epoch"] - 1]["valid"]
+    assert metrics["valid_before_calibration"] == best
+    # one name per count: the data's test_sessions is the protocol's test_sessions_in_split
+    protocol = report["data"]["report"]["protocol"]
+    assert report["data"]["test_sessions"] == protocol["test_sessions_in_split"]
+    assert report["data"]["test_sessions_with_samples"] == protocol["test_sessions_with_samples"]
 
 
 def test_a_killed_fit_keeps_the_previous_model_and_resumes(fitted, tmp_path):

@@ -240,3 +240,36 @@ def test_explicit_int_counts_every_changed_text(texts):
     assert c.report.item_ids_changed_as_int == sum(lossy(t) for t in good)
     assert len(c.report.warnings) == (1 if any(lossy(t) for t in good) else 0)
     assert all(changes_as_int(t) == lossy(t) for t in texts)
+
+
+def test_a_model_evaluated_on_data_of_the_other_id_kind_is_told_so(tmp_path, capsys):
+    """A string-id model and the same items read as integers: the error says the kinds
+    differ (not that the vocabularies of equal sizes differ) and how to fix it."""
+    import numpy as np
+
+    from sessionrec.data.vocab import ItemVocab
+    from sessionrec.train import check_data_items
+    from tests._onnx_helpers import random_model, tiny_dataset
+
+    as_text, as_int = ItemVocab(["10", "11", "12"]), ItemVocab(np.array([10, 11, 12]))
+    with pytest.raises(ConfigError) as excinfo:
+        check_data_items(as_text, as_int)
+    assert str(excinfo.value) == (
+        "the model's item ids are strings (e.g. '10', '11', '12') and the data's are "
+        "integers (e.g. 10, 11, 12): the id kinds differ, so no item matches. Prepare the "
+        "data with the model's id kind (ColumnMap.id_type='str'; the model's "
+        "DataContract.id_kind is 'str')"
+    )
+    assert excinfo.value.options == ("ColumnMap.id_type",)
+    with pytest.raises(ConfigError, match=r"holds other items than the model's \(3, e.g."):
+        check_data_items(as_int, ItemVocab(np.array([10, 12, 11])))
+    check_data_items(ItemVocab(np.array([10, 11, 12, 13])), as_int)  # a content model's
+
+    # the command line: the same message, and the flag
+    ints = tiny_dataset("int")
+    model = random_model("str", n_items=len(ints.vocab))
+    model.save(tmp_path / "model")
+    ints.save(tmp_path / "data")
+    assert main(["evaluate", "--model", str(tmp_path / "model"), str(tmp_path / "data")]) == 1
+    err = capsys.readouterr().err
+    assert "the id kinds differ" in err and "(on the command line: --id-type str|int)" in err

@@ -310,20 +310,52 @@ def test_missing_column_is_named_with_a_suggestion(tmp_path):
     f = write(tmp_path / "clicks.csv", "sesion_id,item_id,timestamp\n1,2,3\n")
     with pytest.raises(
         SchemaError,
-        match=r"clicks.csv has no column 'session_id'.*did you mean 'sesion_id'.*ColumnMap\.session",
+        match=r"clicks.csv: no column 'session_id' for the session \(did you mean 'sesion_id'\?\)"
+        r".*ColumnMap\.session",
     ) as excinfo:
         read_clicks(f, columns=ColumnMap(session="session_id"))
     assert "ColumnMap.session" in excinfo.value.options
     with pytest.raises(
-        SchemaError, match=r"no session id column found.*'sesion_id'.*ColumnMap\.session"
+        SchemaError,
+        match=r"no session id column found \(did you mean 'sesion_id'\?\).*ColumnMap\.session",
     ) as excinfo:
         read_clicks(f)
     assert "ColumnMap.session" in excinfo.value.options
 
 
+def test_every_missing_column_is_listed_at_once_with_close_names(tmp_path):
+    """Detection and explicit names report all their gaps in one error; each gap offers
+    the file's columns that look like it (not those already mapped to another role)."""
+    f = write(tmp_path / "clicks.csv", "sess,product,tstamp,kategory\n1,2,3,4\n")
+    with pytest.raises(SchemaError) as excinfo:
+        read_clicks(f, columns=ColumnMap(category="category"))
+    msg = str(excinfo.value)
+    assert "3 columns are missing" in msg
+    assert "no session id column found (did you mean 'sess'?)" in msg
+    assert "no timestamp column found (did you mean 'tstamp'?)" in msg
+    assert "no column 'category' for the category (did you mean 'kategory'?)" in msg
+    # 'product' is the item (a guessed name): found, and offered for nothing else
+    assert "'product'?" not in msg
+    assert excinfo.value.options == (
+        "ColumnMap.session",
+        "ColumnMap.time",
+        "ColumnMap.time_unit",
+        "ColumnMap.date",
+        "ColumnMap.offset",
+        "ColumnMap.category",
+        "read_clicks.format",
+    )
+    g = write(tmp_path / "other.csv", "a,b,c\n1,2,3\n")
+    with pytest.raises(SchemaError, match="3 columns are missing") as excinfo:
+        read_clicks(g)
+    assert "did you mean" not in str(excinfo.value)
+
+
 def test_preset_on_a_file_of_another_format(tmp_path):
     f = write(tmp_path / "events.csv", RETAILROCKET)
-    with pytest.raises(SchemaError, match=r"events.csv has no column 'session_id'"):
+    with pytest.raises(
+        SchemaError, match=r"(?s)events.csv: .*no column 'session_id' for the session"
+    ):
         read_clicks(f, "diginetica")
 
 

@@ -2,8 +2,10 @@
 standalone Python client (export/python/sessionrec_client.py) prints for the same input,
 int64 ids of any size included, and returns what the Python runtime does.
 
-Needs ``node`` on PATH and the client's packages: ``cd export/node && npm ci --ignore-scripts``
-(see export/README.md); those tests are skipped, with that reason, when either is missing.
+Needs ``node`` on PATH and the client's packages: ``(cd export/node && npm ci
+--ignore-scripts --no-audit --no-fund --loglevel=error)``, which the README's test line runs
+where npm is installed (see export/README.md); those tests are skipped, with the command
+to run, when either is missing.
 The packaging test (pinned dependencies, lockfile) needs neither.
 """
 
@@ -32,6 +34,8 @@ ROOT = Path(__file__).resolve().parents[1]
 NODE_DIR = ROOT / "export" / "node"
 PY_CLIENT = ROOT / "export" / "python" / "sessionrec_client.py"
 NODE = shutil.which("node")
+#: how the client's packages are installed (README's test line, .ci/run)
+NPM_CI = "(cd export/node && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)"
 
 
 def _missing() -> str | None:
@@ -40,7 +44,7 @@ def _missing() -> str | None:
         return "node (Node.js >= 18) is not on PATH"
     for package in ("onnxruntime-node", "lossless-json"):
         if not (NODE_DIR / "node_modules" / package).is_dir():
-            return f"{package} is not installed: run `npm ci --ignore-scripts` in export/node"
+            return f"{package} is not installed: run `{NPM_CI}` first (the README's test line does)"
     return None
 
 
@@ -326,3 +330,14 @@ def test_node_dependencies_are_pinned_and_locked():
     for name, version in deps.items():
         entry = lock["packages"][f"node_modules/{name}"]
         assert entry["version"] == version and entry["integrity"].startswith("sha512-")
+
+
+def test_the_readme_test_line_installs_the_client_packages_and_ci_runs_it():
+    """The README's second command line installs the Node.js client's packages (where npm
+    is) before the tests, with the command the skip reason names, and CI runs that line."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
+    block = readme.index("```bash")
+    test_line = readme[block + 2]
+    assert test_line == f"command -v npm >/dev/null && {NPM_CI}; python -m pytest -q"
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+    assert test_line in ci

@@ -83,7 +83,11 @@ def test_default_protocol_by_hand():
     rep = ds.meta["report"]["protocol"]
     assert rep["sessions_too_short"] == 1
     assert rep["split_time"] == 2 * DAY + 101
-    assert rep["test_sessions_in_split"] == 2 and rep["test_sessions"] == 1
+    assert rep["test_sessions_in_split"] == 2 and rep["test_sessions_with_samples"] == 1
+    assert rep["test_sessions_too_short_after_unseen_filter"] == 1  # s6
+    assert "test_sessions" not in rep  # one name per count: stats() has test_sessions
+    stats = ds.stats()
+    assert (stats["test_sessions"], stats["test_sessions_with_samples"]) == (2, 1)
     assert rep["test_clicks_on_unseen_items"] == 3
     assert ds.stats()["train_samples"] == 2 + 1 + 2
 
@@ -155,12 +159,61 @@ def test_sessions_are_ordered_by_time_then_first_row():
     assert ds.train.session_ids.tolist() == [7, 3]  # same end time: file order
 
 
+def _days_of_sessions(days: float, per_day: int = 4) -> pl.DataFrame:
+    """Sessions of two clicks on items 1..3, ``per_day`` a day, the first at t = 0 and
+    the last at ``days`` days."""
+    n = int(days * per_day) + 1
+    starts = [min(i * DAY / per_day, days * DAY - 60) for i in range(n)]
+    return pl.DataFrame(
+        {
+            "session_id": [i for i in range(n) for _ in (0, 1)],
+            "item_id": [(i + j) % 3 + 1 for i in range(n) for j in (0, 1)],
+            "timestamp": [t + dt for t in starts for dt in (0.0, 60.0)],
+        }
+    )
+
+
+def test_a_default_window_too_long_for_the_dump_is_shortened_with_a_warning():
+    """A dump of 5 days against the default window of 7: the last 2 days test (the
+    largest whole number of days up to half the span), said and recorded."""
+    five_days = _days_of_sessions(5)
+    with pytest.warns(UserWarning, match=r"span 5.00 days.*default test window of 7 days; "
+                      r"the last 2 days are the test set"):  # fmt: skip
+        ds = prepare(five_days, ProtocolConfig(min_item_support=1))
+    assert ds.meta["protocol"]["test_days"] == 2
+    rep = ds.meta["report"]["protocol"]
+    assert rep["test_days"] == 2 and rep["test_days_default"] == 7
+    assert rep["clicks_span_days"] == 5.0
+    # split at day 3: the sessions starting at day 3, 3.25, ..., 5 end after it (9)
+    assert rep["test_sessions_with_samples"] == 9
+    # under two days, half the span: 1.5 days -> 0.75
+    with pytest.warns(UserWarning, match=r"the last 0.75 days are the test set"):
+        ds = prepare(_days_of_sessions(1.5), ProtocolConfig(min_item_support=1))
+    assert ds.meta["protocol"]["test_days"] == 0.75
+
+
+def test_a_given_window_is_kept_and_one_too_long_says_what_fits(recwarn):
+    five_days = _days_of_sessions(5)
+    ds = prepare(five_days, ProtocolConfig(min_item_support=1, test_days=3))
+    assert ds.meta["protocol"]["test_days"] == 3 and not recwarn.list
+    with pytest.raises(
+        EmptyDataError,
+        match=r"last 7 days \(the test window\) but the sessions span only 5.00 days.*"
+        r"e.g. ProtocolConfig.test_days=2 ",
+    ) as excinfo:
+        prepare(five_days, ProtocolConfig(min_item_support=1, test_days=7))
+    assert excinfo.value.options == ("ProtocolConfig.test_days",)
+    # a dump of 14 days or more keeps the default
+    ds = prepare(_days_of_sessions(14), ProtocolConfig(min_item_support=1))
+    assert ds.meta["protocol"]["test_days"] == 7 and not recwarn.list
+
+
 def test_empty_results_name_the_step():
     same_day = pl.DataFrame(
         {"session_id": [1, 1, 2, 2], "item_id": [1, 2, 1, 2], "timestamp": [0.0, 1, 2, 3]}
     )
     with pytest.raises(
-        EmptyDataError, match=r"nothing is left to train on; lower ProtocolConfig\.test_days"
+        EmptyDataError, match=r"span only 0.00 days.*the dump is too short to split in time"
     ) as excinfo:
         prepare(same_day, ProtocolConfig(min_item_support=1))
     assert "ProtocolConfig.test_days" in excinfo.value.options

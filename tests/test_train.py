@@ -358,6 +358,59 @@ def test_default_config_selects_a_repeat_bonus_and_the_refit_keeps_it(tiny_datas
     assert trained.model.config.repeat_bonus == chosen
     assert load_model(tmp_path).model.config.repeat_bonus == chosen
     assert config_preset("srgnn", 10)[1].repeat_bonus_grid == ()  # the paper's model: none
+    # valid: the model as shipped (bonus included), as chosen by the calibration
+    m = trained.metrics
+    assert m["valid"]["hr@20"] == m["repeat_bonus"]["valid"][str(chosen)]["hr@20"]
+    assert m["valid_before_calibration"]["hr@20"] == m["repeat_bonus"]["valid"]["0.0"]["hr@20"]
+    assert set(m["valid"]) == set(m["valid_before_calibration"])  # the same metrics
+    assert "selected_metrics" not in m["repeat_bonus"]
+    assert m["selected"]["criterion"] == "HR@20 + MRR@20 on the validation split"
+    assert m["selected"]["repeat_bonus"] == chosen and m["selected"]["epoch"] == m["best_epoch"]
+    assert "the shipped model is a refit" in m["selected"]["why"]
+
+
+def test_the_selection_record_says_what_was_chosen_and_why():
+    """A hand-made selection: epoch 3 (HR@20 50 + MRR@20 20 = 70), bonus 2 of (0, 2)."""
+    from sessionrec.train.evaluation import record_selection
+
+    as_trained = {"hr@20": 50.0, "mrr@20": 20.0, "n_samples": 10}
+    with_bonus = {"hr@20": 60.0, "mrr@20": 25.0, "n_samples": 10}
+    selection = {
+        "valid": as_trained,
+        "best_epoch": 3,
+        "repeat_bonus": {
+            "selected": 2.0,
+            "selected_metrics": with_bonus,
+            "valid": {
+                "0.0": {"hr@20": 50.0, "mrr@20": 20.0},
+                "2.0": {"hr@20": 60.0, "mrr@20": 25.0},
+            },
+        },
+    }
+    record_selection(selection, ("hr@20", "mrr@20"), 2.0, 0.0)
+    assert selection["valid"] == with_bonus
+    assert selection["valid_before_calibration"] == as_trained
+    assert selection["selected"] == {
+        "criterion": "HR@20 + MRR@20 on the validation split",
+        "select_metric": ["hr@20", "mrr@20"],
+        "epoch": 3,
+        "score": 70.0,
+        "validation_samples": 10,
+        "repeat_bonus": 2.0,
+        "new_item_offset": 0.0,
+        "repeat_bonus_grid": [0.0, 2.0],
+        "why": "epoch 3 scored the highest HR@20 + MRR@20 on validation (70.00); then "
+        "repeat bonus 2 scored best of [0.0, 2.0] on it",
+    }
+    # no calibration: valid stays, nothing before it
+    plain = {"valid": dict(as_trained), "best_epoch": 1}
+    record_selection(plain, ("mrr@20",), 0.0, 0.0)
+    assert plain["valid"] == as_trained and "valid_before_calibration" not in plain
+    assert plain["selected"]["criterion"] == "MRR@20 on the validation split"
+    # no validation split: the last epoch
+    last = {"valid": None, "best_epoch": 2}
+    record_selection(last, ("hr@20", "mrr@20"), 0.0, 0.0)
+    assert last["selected"]["why"] == "no validation split: the last epoch (2) is kept"
 
 
 def test_set_parses_numbers_words_and_grids():

@@ -7,10 +7,12 @@ The model directory then holds::
     model.onnx       the exported model (export/README.md): what services load
     model.pt, config.json, vocab.json, item_counts.npy, history.json, metrics.json
                      the PyTorch model (``sessionrec evaluate --model``, ``export``)
-    report.json      per-epoch loss / rate / validation metrics, the selected epoch,
-                     validation and test metrics, the data report, step timings, the
-                     publication guard's comparison and decision (``publication``)
-    training.png     loss and validation HR@20 / MRR@20 per epoch
+    report.json      per-epoch loss / rate / validation metrics, what was selected and
+                     why (``metrics.selected``), validation metrics as shipped (repeat
+                     bonus included) and as trained, test metrics, the data report, step
+                     timings, the publication guard's comparison and decision
+    training.png     loss and validation HR@20 / MRR@20 per epoch, learning-rate decays,
+                     the selected epoch (criterion named) and the model as shipped
     manifest.json    SHA-256 and format of every file above
 
 Everything is built in a staging directory beside the model directory
@@ -225,7 +227,9 @@ def _guard_report_publish(
         {
             "report.json": lambda path: path.write_text(report, encoding="utf-8"),
             "training.png": lambda path: path.write_bytes(
-                plot_history(trained.history, title, trained.metrics.get("best_epoch"))
+                plot_history(
+                    trained.history, title, trained.metrics.get("best_epoch"), trained.metrics
+                )
             ),
         },
         REPORT_FORMAT,

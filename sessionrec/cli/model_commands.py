@@ -31,8 +31,6 @@ from sessionrec.cli.options import (
 )
 from sessionrec.errors import ConfigError
 
-_KINDS = {"int": "integers", "str": "strings"}
-
 
 def _train(args: argparse.Namespace) -> int:
     from sessionrec.data.contract import DataContract
@@ -146,7 +144,7 @@ def _cold_start(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     import time
 
-    from sessionrec.train import evaluate_model, extends_vocab, load_model
+    from sessionrec.train import check_data_items, evaluate_model, load_model
 
     set_threads(args.threads)
     if args.cold_items is not None and args.new_items:
@@ -170,18 +168,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         raise ConfigError(f"--k must be >= 1, got {args.k}")
     trained = load_model(args.model)
     dataset = load_data_argument(args)
-    if trained.vocab.kind != dataset.vocab.kind:
-        raise ConfigError(
-            f"the model's item ids are {_KINDS[trained.vocab.kind]} and the dataset's are "
-            f"{_KINDS[dataset.vocab.kind]}: evaluate on data prepared with the model's id "
-            f"type (prepare --id-type {trained.vocab.kind})"
-        )
-    if not extends_vocab(trained.vocab.ids, dataset.vocab):
-        raise ConfigError(
-            f"the dataset's item vocabulary ({len(dataset.vocab)} items) holds other items "
-            f"than the model's ({len(trained.vocab)}, in another order); evaluate on data "
-            "prepared from the same training clicks"
-        )
+    check_data_items(trained.vocab, dataset.vocab)
     ks = tuple(sorted({10, args.k}))
     t0 = time.perf_counter()
     metrics = evaluate_model(

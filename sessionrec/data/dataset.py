@@ -16,8 +16,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -136,7 +136,7 @@ class SessionDataset:
         directory = Path(directory)
         check_replaceable(directory, overwrite)
         directory.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+        tmp = new_build_directory(directory)
         try:
             save_arrays(tmp / "arrays.npz", self.train, self.test)
             self.vocab.save(tmp / "vocab.json")
@@ -221,6 +221,19 @@ def check_replaceable(directory: Path, overwrite: bool) -> None:
         "overwrite it on purpose",
         options=("SessionDataset.save.overwrite",),
     )
+
+
+def new_build_directory(directory: Path) -> Path:
+    """A new empty sibling of ``directory`` (``.NAME.RANDOM``) to build it in, created
+    with the process's umask like any folder (``tempfile.mkdtemp`` makes it 0700, and the
+    rename would give the finished dataset that mode: 0700 datasets beside 0755 models)."""
+    while True:
+        tmp = directory.parent / f".{directory.name}.{secrets.token_hex(4)}"
+        try:
+            tmp.mkdir()
+            return tmp
+        except FileExistsError:
+            continue
 
 
 def replace_directory(built: Path, directory: Path) -> None:

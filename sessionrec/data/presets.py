@@ -6,10 +6,11 @@ them from the header (or, for the header-less YooChoose file, from the first lin
 :func:`headerless_yoochoose`) and otherwise guesses the columns from common names
 (``session_id``, ``itemId``, ``timestamp``, ... compared lower-case, letters and digits
 only). A :class:`ColumnMap` overrides any of it (:meth:`ColumnMap.merged`); a column it
-names that the file lacks is refused, with the closest name the file has. A preset also
-sets the inactivity gap at which sessions are cut and the event types kept
-(RetailRocket: 30 minutes, and ``view``), unless they are given. :func:`resolve_columns`
-applies these rules.
+names that the file lacks is refused. Every role left without a column and every named
+column the file lacks is listed in one error, each with the file's columns that look like
+it (difflib). A preset also sets the inactivity gap at which sessions are cut and the
+event types kept (RetailRocket: 30 minutes, and ``view``), unless they are given.
+:func:`resolve_columns` applies these rules.
 
 :func:`decide_types` decides how the mapped columns are read (id kinds, time unit; the
 rules are in :mod:`sessionrec.data.parsing`) and records who decided: the caller's
@@ -284,50 +285,72 @@ def _guess_columns(names: Sequence[str]) -> ColumnMap:
     )
 
 
+def _close_columns(wanted: Sequence[str], names: Sequence[str]) -> list[str]:
+    """The columns of ``names`` that look like any of ``wanted`` (difflib's ratio of at
+    least 0.7, compared lower-case, letters and digits only), best first, at most 3."""
+    by_norm: dict[str, str] = {}
+    for n in names:
+        by_norm.setdefault(_norm(n), n)
+    close: dict[str, None] = {}
+    for w in wanted:
+        for m in get_close_matches(_norm(w), list(by_norm), n=3, cutoff=0.7):
+            close.setdefault(by_norm[m], None)
+    return list(close)[:3]
+
+
+def _did_you_mean(wanted: Sequence[str], names: Sequence[str]) -> str:
+    close = _close_columns(wanted, names)
+    return f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
+
+
+_TIME_FIX = (
+    "name it (ColumnMap.time, with ColumnMap.time_unit 's', 'ms', 'us', 'ns', 'iso' or "
+    "'auto'), or name a date and an offset column (ColumnMap.date and ColumnMap.offset)"
+)
+
+
 def _require_columns(source: str, names: Sequence[str], columns: ColumnMap) -> None:
     """Check that ``columns`` maps a session (or user), item and time (or date and offset)
     column, and that every column it names is among ``names``.
 
     Raises:
-        SchemaError: a role without a column, or a column the file lacks (with the
-            closest name it has).
+        SchemaError: every role without a column and every named column the file lacks,
+            in one message, each with the file's columns that look like it.
     """
-    roles = {
-        "session": ("ColumnMap.session", columns.session),
-        "item": ("ColumnMap.item", columns.item),
-        "time": ("ColumnMap.time", columns.time),
-        "date": ("ColumnMap.date", columns.date),
-        "offset": ("ColumnMap.offset", columns.offset),
-        "event": ("ColumnMap.event", columns.event),
-        "category": ("ColumnMap.category", columns.category),
-        "user": ("ColumnMap.user", columns.user),
-    }
-    found = ", ".join(repr(n) for n in names[:20]) + (" ..." if len(names) > 20 else "")
+    mapped = {v for v in asdict(columns).values() if isinstance(v, str) and v in names}
+    unmapped = [n for n in names if n not in mapped]
+    problems: list[str] = []
+    options: list[str] = []
     for role in ("session", "item"):
-        if roles[role][1] is None and not (role == "session" and columns.user):
-            option = roles[role][0]
-            raise SchemaError(
-                f"{source}: no {role} id column found (columns: {found}); "
-                f"name it ({option}) or choose a format preset (format)",
-                options=(option, "read_clicks.format"),
-            )
+        if getattr(columns, role) is None and not (role == "session" and columns.user):
+            option = f"ColumnMap.{role}"
+            hint = _did_you_mean(_GUESS[role], unmapped)
+            problems.append(f"no {role} id column found{hint}; name it ({option})")
+            options.append(option)
     if columns.time is None and (columns.date is None or columns.offset is None):
-        raise SchemaError(
-            f"{source}: no timestamp column found (columns: {found}); name it "
-            "(ColumnMap.time, with ColumnMap.time_unit 's', 'ms', 'us', 'ns', 'iso' or "
-            "'auto'), or name a date and an offset column (ColumnMap.date and "
-            "ColumnMap.offset)",
-            options=("ColumnMap.time", "ColumnMap.time_unit", "ColumnMap.date", "ColumnMap.offset"),
-        )
-    for role, (option, name) in roles.items():
+        hint = _did_you_mean(_GUESS["time"], unmapped)
+        problems.append(f"no timestamp column found{hint}; {_TIME_FIX}")
+        options += ["ColumnMap.time", "ColumnMap.time_unit", "ColumnMap.date", "ColumnMap.offset"]
+    for role in ("session", "item", "time", "date", "offset", "event", "category", "user"):
+        name = getattr(columns, role)
         if name is not None and name not in names:
-            close = get_close_matches(name, list(names), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise SchemaError(
-                f"{source} has no column {name!r} for the {role} (found: {found}){hint} "
-                f"Name the right column ({option}), or choose another format preset (format).",
-                options=(option, "read_clicks.format"),
+            option = f"ColumnMap.{role}"
+            hint = _did_you_mean([name], unmapped)
+            problems.append(
+                f"no column {name!r} for the {role}{hint}; name the right one ({option})"
             )
+            options.append(option)
+    if not problems:
+        return
+    found = ", ".join(repr(n) for n in names[:20]) + (" ..." if len(names) > 20 else "")
+    if len(problems) == 1:
+        listed = problems[0]
+    else:
+        listed = f"{len(problems)} columns are missing:\n" + "\n".join(f"  - {p}" for p in problems)
+    raise SchemaError(
+        f"{source}: {listed}\n(the file's columns: {found}); or choose a format preset (format)",
+        options=(*options, "read_clicks.format"),
+    )
 
 
 @dataclass(frozen=True)

@@ -86,6 +86,7 @@ from sessionrec.data.protocol_steps import (
     DAY_S,
     catalog_id_series,
     cut_prefixes,
+    fit_default_window,
     ids_array,
     index_items,
     no_supported_sessions,
@@ -119,7 +120,11 @@ class ProtocolConfig:
             and after the item filter; test sessions need this many known items.
         min_item_support: items with fewer clicks than this are removed.
         test_days: the last ``test_days`` days are the test set; ``None``: by format
-            (:data:`TEST_DAYS_BY_FORMAT`, else :data:`DEFAULT_TEST_DAYS`).
+            (:data:`TEST_DAYS_BY_FORMAT`, else :data:`DEFAULT_TEST_DAYS`), shortened with
+            a warning for a dump that spans less than twice it (to the largest whole
+            number of days up to half the span; the report records
+            ``test_days_default`` and ``clicks_span_days``). A window given is kept; one
+            the dump does not outlast fails, naming the span and a window that fits.
         max_session_length: :math:`L`, the last clicks of a session a model reads: every
             sample's prefix keeps its last :math:`L` clicks (test samples here, training
             and validation samples when the trainer builds them, the exported model's
@@ -503,7 +508,15 @@ def prepare(
         stages.step("read")
         _require_columns(read.frame, ("session_id", "item_id", "timestamp", "row_nr"))
         cfg = resolve_new_items(config.resolved(read.format), catalog)
-        rep: dict[str, Any] = {"mode": cfg.mode, "test_days": cfg.test_days}
+        shortened: dict[str, Any] = {}
+        if config.test_days is None and read.frame.height:
+            times = read.frame.get_column("timestamp")
+            span_s = float(times.max()) - float(times.min())  # type: ignore[arg-type]
+            test_days, shortened = fit_default_window(
+                cfg.test_days, span_s / DAY_S, read.report.source
+            )
+            cfg = replace(cfg, test_days=test_days)
+        rep: dict[str, Any] = {"mode": cfg.mode, "test_days": cfg.test_days, **shortened}
         frames = [read.frame]
         catalog_ids = (
             catalog_id_series(getattr(catalog, "ids", catalog), read.frame.schema["item_id"])
@@ -522,7 +535,9 @@ def prepare(
                 rep["test_sessions_in_split"], cfg.test_days, cfg.min_session_length
             )
         rep["train_sessions"] = len(train)
-        rep["test_sessions"] = int(len(np.unique(test.session_index)))  # type: ignore[arg-type]
+        # test_sessions_in_split less those left short by unseen items; stats() calls the
+        # former test_sessions (the authors' count): one name each, never the same
+        rep["test_sessions_with_samples"] = int(len(np.unique(test.session_index)))  # type: ignore[arg-type]
         rep["items"] = len(vocab)
         rep["train_clicks"] = train.n_clicks
         rep["train_samples"] = train.n_samples

@@ -14,6 +14,7 @@ This module imports numpy and polars; it is not imported by the serving path.
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import numpy as np
@@ -35,7 +36,9 @@ __all__ = [
     "sessions_in_time_order",
     "plain_report",
     "no_supported_sessions",
+    "fit_default_window",
     "no_training_left",
+    "window_that_fits",
     "no_test_samples",
 ]
 
@@ -188,12 +191,49 @@ def no_supported_sessions(min_session_length: int, min_item_support: int) -> Emp
     )
 
 
+def window_that_fits(span_days: float) -> float:
+    """A test window that leaves at least half of a dump spanning ``span_days`` days to
+    training: the largest whole number of days up to half the span, or half the span
+    (rounded down to a hundredth of a day) when that is under a day."""
+    half = span_days / 2
+    return float(math.floor(half)) if half >= 1 else math.floor(half * 100) / 100
+
+
+def fit_default_window(
+    test_days: float | None, span_days: float, source: str
+) -> tuple[float, dict[str, Any]]:
+    """The test window of a dump spanning ``span_days`` days when the caller gave none:
+    the default ``test_days`` (the format's), or, when the dump spans less than twice
+    it, :func:`window_that_fits`, with a warning; and what the protocol report records
+    about it (``test_days_default``, ``clicks_span_days``; nothing when the default is
+    kept). A window the caller gave is never changed: too long, it fails with the span
+    and a window that fits (:func:`no_training_left`)."""
+    assert test_days is not None
+    fits = window_that_fits(span_days)
+    if span_days >= 2 * test_days or fits <= 0:
+        return test_days, {}
+    warnings.warn(
+        f"{source}: the clicks span {span_days:.2f} days, less than twice the default test "
+        f"window of {test_days:g} days; the last {fits:g} days are the test set instead "
+        "(give ProtocolConfig.test_days to choose another window)",
+        UserWarning,
+        stacklevel=4,
+    )
+    return fits, {"test_days_default": test_days, "clicks_span_days": round(span_days, 4)}
+
+
 def no_training_left(test_days: float | None, span_days: float) -> EmptyDataError:
     """Every session falls in the test period (the sessions span ``span_days`` days)."""
+    fits = window_that_fits(span_days)
+    fix = (
+        f"choose a shorter test window, e.g. ProtocolConfig.test_days={fits:g} (at most half "
+        "the span, so that at least half of it trains)"
+        if fits > 0
+        else "the dump is too short to split in time"
+    )
     return EmptyDataError(
-        f"every session falls within the last {test_days:g} days (the sessions span "
-        f"{span_days:.2f} days), so nothing is left to train on; lower "
-        "ProtocolConfig.test_days",
+        f"every session falls within the last {test_days:g} days (the test window) but the "
+        f"sessions span only {span_days:.2f} days, so nothing is left to train on; {fix}",
         options=("ProtocolConfig.test_days",),
     )
 

@@ -51,9 +51,8 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +68,7 @@ from sessionrec.data.dataset import (
     check_replaceable,
     load_samples,
     load_sessions,
+    new_build_directory,
     read_dataset_meta,
     replace_directory,
     save_arrays,
@@ -81,6 +81,7 @@ from sessionrec.data.protocol_steps import (
     DAY_S,
     catalog_id_series,
     cut_prefixes,
+    fit_default_window,
     ids_array,
     index_items,
     no_supported_sessions,
@@ -296,7 +297,7 @@ def prepare_sharded(
     out = Path(out)
     check_replaceable(out, overwrite)
     out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    staging = new_build_directory(out)
     try:
         work = staging / "work"
         buckets = read_click_buckets(
@@ -322,6 +323,12 @@ def prepare_sharded(
         passes = _Passes(work, n, cfg, rep, bar)
         supported = _pass_a(passes, buckets)
         last, first = _pass_b(passes, supported)
+        if config.test_days is None:
+            test_days, shortened = fit_default_window(
+                cfg.test_days, (last - first) / DAY_S, buckets.report.source
+            )
+            cfg = passes.cfg = replace(cfg, test_days=test_days)
+            rep.update(test_days=test_days, **shortened)
         split = split_time(last, cfg.test_days, rep)
         catalog_ids = (
             catalog_id_series(getattr(catalog, "ids", catalog), supported.dtype)
@@ -540,7 +547,9 @@ def _write_dataset(
         rep.pop("test_prefixes_cut_by_max_session_length", None)
     vocab = ItemVocab(ids_array(ids))
     vocab.save(staging / "vocab.json")
-    rep.update(totals)
+    # stats() calls the sessions of the test period test_sessions: this count has its own name
+    rep.update({k: v for k, v in totals.items() if k != "test_sessions"})
+    rep["test_sessions_with_samples"] = totals["test_sessions"]
     rep["items"] = len(vocab)
     stats = {
         "train_sessions": rep["train_sessions"],

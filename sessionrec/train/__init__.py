@@ -43,7 +43,13 @@ from sessionrec.train.evaluation import (
 )
 from sessionrec.train.model_dir import MODEL_FILES, MODEL_FORMAT, TrainedModel, load_model
 from sessionrec.train.trainer import Trainer
-from sessionrec.train.warm import check_warm_start, extends_vocab, model_vocab, warm_start
+from sessionrec.train.warm import (
+    check_data_items,
+    check_warm_start,
+    extends_vocab,
+    model_vocab,
+    warm_start,
+)
 
 __all__ = [
     "CONFIGS",
@@ -56,6 +62,7 @@ __all__ = [
     "apply_overrides",
     "calibrate_new_item_offset",
     "calibrate_repeat_bonus",
+    "check_data_items",
     "check_warm_start",
     "config_preset",
     "evaluate_model",

@@ -43,6 +43,7 @@ __all__ = [
     "calibrate_repeat_bonus",
     "calibrate_new_item_offset",
     "selection_score",
+    "record_selection",
 ]
 
 #: Validation samples whose target is a new item (no clicks in the fit part) needed to
@@ -278,7 +279,7 @@ def _grid_results(
 ) -> dict[float, dict[str, float | int]]:
     """Metrics under ``adjustment(value)`` (a ``(repeat bonus, new-item offset)`` pair)
     for every value of ``grid`` over ``samples``: one forward pass for the whole grid."""
-    ks = tuple(sorted({int(m.split("@")[1]) for m in select_metric} | {20}))
+    ks = tuple(sorted({int(m.split("@")[1]) for m in select_metric} | {10, 20}))
     k_max = min(max(ks), model.config.n_items)
     accs = {v: MetricAccumulator(model.config.n_items, ks, groups=groups) for v in grid}
     for batch, scores in evaluation_batches(model, samples, batch_size, False, max_length):
@@ -304,7 +305,9 @@ def calibrate_repeat_bonus(
     sum of ``select_metric`` wins, ties to the smaller :math:`\beta`.
 
     Returns:
-        ``{"selected": beta, "valid": {str(beta): {"hr@20": ..., "mrr@20": ...}, ...}}``.
+        ``{"selected": beta, "selected_metrics": {...}, "valid": {str(beta): {"hr@20": ...,
+        "mrr@20": ...}, ...}}``: ``selected_metrics`` are every metric of
+        :func:`evaluate_model` under the selected :math:`\beta`.
     """
     grid = tuple(sorted(set(float(b) for b in grid)))
     results = _grid_results(
@@ -319,6 +322,7 @@ def calibrate_repeat_bonus(
     best = max(grid, key=lambda b: (selection_score(results[b], select_metric), -b))
     return {
         "selected": best,
+        "selected_metrics": results[best],
         "valid": {
             str(b): {m: r[m] for m in ("hr@20", "mrr@20", *select_metric)}
             for b, r in results.items()
@@ -347,8 +351,9 @@ def calibrate_new_item_offset(
     items would never be recommended.
 
     Returns:
-        ``{"selected": b or None, "new_targets": n, "valid": {str(b): {"hr@20": ...,
-        "mrr@20": ..., "new_hr@20": ...}, ...}}``.
+        ``{"selected": b or None, "selected_metrics": {...}, "new_targets": n, "valid":
+        {str(b): {"hr@20": ..., "mrr@20": ..., "new_hr@20": ...}, ...}}``
+        (``selected_metrics``: every metric under the best :math:`b`).
 
     Raises:
         ConfigError: ``model`` is not a content model.
@@ -371,9 +376,73 @@ def calibrate_new_item_offset(
     best = max(grid, key=lambda b: (selection_score(results[b], select_metric), -abs(b), b))
     return {
         "selected": best if n_new >= min_new_targets else None,
+        "selected_metrics": results[best],
         "new_targets": n_new,
         "valid": {
             str(b): {m: r[m] for m in ("hr@20", "mrr@20", *select_metric, "new_hr@20")}
             for b, r in results.items()
         },
     }
+
+
+def record_selection(
+    selection: dict[str, Any],
+    select_metric: tuple[str, ...],
+    repeat_bonus: float,
+    new_item_offset: float,
+    refit: bool = False,
+) -> None:
+    """Complete the trainer's record of how the model was chosen (``metrics``, then
+    ``report.json``), in place.
+
+    ``selection`` holds ``valid`` (the selected epoch's validation metrics as trained),
+    ``best_epoch`` and the calibrations made after it (``repeat_bonus``,
+    ``new_item_offset``: :func:`calibrate_repeat_bonus`, :func:`calibrate_new_item_offset`).
+    After this call ``valid`` holds the validation metrics of the model as shipped (the
+    calibrated repeat bonus and new-item offset included), ``valid_before_calibration``
+    those as trained (without them; only when a calibration ran), and ``selected`` says
+    what was chosen and why: the criterion (``select_metric``, summed), the epoch and its
+    score, the repeat bonus and new-item offset shipped (``repeat_bonus``,
+    ``new_item_offset``: the model's values) and the grids they came from.
+    """
+    shipped = None
+    for name in ("repeat_bonus", "new_item_offset"):
+        chosen = selection.get(name)
+        if isinstance(chosen, dict) and "selected_metrics" in chosen:
+            metrics = chosen.pop("selected_metrics")
+            if chosen["selected"] is not None:  # applied to the model: the last one counts
+                shipped = metrics
+    valid = selection.get("valid")
+    if shipped is not None and valid is not None:
+        selection["valid_before_calibration"] = valid
+        selection["valid"] = shipped
+    criterion = " + ".join(m.upper() for m in select_metric)
+    epoch = selection.get("best_epoch")
+    summary: dict[str, Any] = {
+        "criterion": f"{criterion} on the validation split" if valid else "the last epoch",
+        "select_metric": list(select_metric),
+        "epoch": epoch,
+        "score": selection_score(valid, select_metric) if valid else None,
+        "validation_samples": valid.get("n_samples") if valid else None,
+        "repeat_bonus": repeat_bonus,
+        "new_item_offset": new_item_offset,
+    }
+    why = (
+        f"epoch {epoch} scored the highest {criterion} on validation ({summary['score']:.2f})"
+        if valid
+        else f"no validation split: the last epoch ({epoch}) is kept"
+    )
+    for name, label in (("repeat_bonus", "repeat bonus"), ("new_item_offset", "new-item offset")):
+        chosen = selection.get(name)
+        if isinstance(chosen, dict):
+            grid = [float(v) for v in chosen["valid"]]
+            summary[f"{name}_grid"] = grid
+            if chosen["selected"] is not None:
+                why += f"; then {label} {chosen['selected']:g} scored best of {grid} on it"
+    if refit:
+        why += (
+            "; the shipped model is a refit of that many epochs on all training sessions "
+            "(no validation split of its own: valid is the selection run's)"
+        )
+    summary["why"] = why
+    selection["selected"] = summary

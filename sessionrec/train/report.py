@@ -3,8 +3,11 @@
 ``report.json`` holds, per epoch, the training loss, the learning rate, samples/s and the
 validation metrics (``history``), the selected epoch with its validation and test
 metrics, the data report (rows read, skipped, dropped by the protocol) and the time each
-step took. ``training.png`` draws the loss and the validation HR@20 / MRR@20 per epoch
-(a refit's epochs, trained without validation, are drawn as the loss only).
+step took, and how the model was selected (``metrics["selected"]``: the criterion, the
+epoch, the repeat bonus). ``training.png`` draws the loss and the validation HR@20 / MRR@20
+per epoch on whole-epoch ticks (a refit's epochs, trained without validation, are drawn as
+the loss only), the learning-rate decays, the selected epoch with the criterion, and the
+validation metrics of the model as shipped (repeat bonus included).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import io
 import json
 from typing import Any
 
-__all__ = ["REPORT_FORMAT", "plot_history", "report_json"]
+__all__ = ["REPORT_FORMAT", "history_figure", "lr_decays", "plot_history", "report_json"]
 
 REPORT_FORMAT = "sessionrec.report/1"
 
@@ -28,16 +31,51 @@ def report_json(
 
 
 def plot_history(
-    history: list[dict[str, Any]], title: str = "", best_epoch: int | None = None
+    history: list[dict[str, Any]],
+    title: str = "",
+    best_epoch: int | None = None,
+    metrics: dict[str, Any] | None = None,
 ) -> bytes:
-    """PNG bytes of the loss (left) and validation HR@20 / MRR@20 (right) per epoch;
-    ``best_epoch`` (1-based) is marked on the validation panel."""
+    """PNG bytes of :func:`history_figure`."""
+    import matplotlib.pyplot as plt
+
+    fig = history_figure(history, title, best_epoch, metrics)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def lr_decays(history: list[dict[str, Any]]) -> list[tuple[str, int]]:
+    """``(phase, epoch)`` of every epoch of ``history`` that trained with a lower
+    learning rate than the epoch before it in its phase (``selection`` or ``refit``)."""
+    decays = []
+    for phase in ("selection", "refit"):
+        rows = [h for h in history if h.get("phase", "selection") == phase and "lr" in h]
+        decays += [(phase, b["epoch"]) for a, b in zip(rows, rows[1:]) if b["lr"] < a["lr"]]
+    return decays
+
+
+def history_figure(
+    history: list[dict[str, Any]],
+    title: str = "",
+    best_epoch: int | None = None,
+    metrics: dict[str, Any] | None = None,
+) -> Any:
+    """The matplotlib figure of the loss (left) and the validation HR@20 / MRR@20 (right)
+    per epoch, on whole-epoch ticks: ``best_epoch`` (1-based) marked with the selection
+    criterion (``metrics["selected"]``, :func:`~sessionrec.train.evaluation.record_selection`),
+    learning-rate decays as dashed vertical lines before the epoch they start, and the
+    validation metrics of the model as shipped (``metrics["valid"]``, the calibrated
+    repeat bonus included) as stars at the selected epoch."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only: no display needed
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 
+    metrics = metrics or {}
+    selected = metrics.get("selected") or {}
     fig, (ax_loss, ax_valid) = plt.subplots(1, 2, figsize=(10, 3.8), dpi=100)
     for phase, style in (("selection", "o-"), ("refit", "s--")):
         rows = [h for h in history if h.get("phase", "selection") == phase]
@@ -45,9 +83,6 @@ def plot_history(
             ax_loss.plot([h["epoch"] for h in rows], [h["loss"] for h in rows], style, label=phase)
     ax_loss.set_xlabel("epoch")
     ax_loss.set_ylabel("training loss (cross-entropy)")
-    ax_loss.grid(alpha=0.3)
-    if any(h.get("phase") == "refit" for h in history):
-        ax_loss.legend()
     valid = [h for h in history if h.get("valid")]
     if valid:
         epochs = [h["epoch"] for h in valid]
@@ -55,21 +90,56 @@ def plot_history(
             if key in valid[0]["valid"]:
                 ax_valid.plot(epochs, [h["valid"][key] for h in valid], "o-", label=key.upper())
         if best_epoch is not None:
+            criterion = " + ".join(m.upper() for m in selected.get("select_metric", ()))
             ax_valid.axvline(
-                best_epoch, color="grey", ls=":", label=f"selected: epoch {best_epoch}"
+                best_epoch,
+                color="grey",
+                ls=":",
+                label=f"selected: epoch {best_epoch}"
+                + (f" (best {criterion})" if criterion else ""),
             )
-        ax_valid.legend()
+            shipped = metrics.get("valid") if "valid_before_calibration" in metrics else None
+            if shipped:
+                bonus = selected.get("repeat_bonus")
+                ax_valid.plot(
+                    [best_epoch, best_epoch],
+                    [shipped["hr@20"], shipped["mrr@20"]],
+                    "k*",
+                    ms=10,
+                    label="as shipped" + (f" (repeat bonus {bonus:g})" if bonus else ""),
+                )
     else:
         ax_valid.text(0.5, 0.5, "no validation split", ha="center", va="center")
     ax_valid.set_xlabel("epoch")
     ax_valid.set_ylabel("validation metric (%)")
-    ax_valid.grid(alpha=0.3)
+    decays = lr_decays(history)
+    last = max((h["epoch"] for h in history), default=1)
     for ax in (ax_loss, ax_valid):
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    if title:
-        fig.suptitle(title)
+        labelled = set()
+        for phase, epoch in decays:
+            refit = phase == "refit"
+            ax.axvline(  # a refit's decays beside the selection run's, not hidden by them
+                epoch - (0.45 if refit else 0.5),
+                color="tab:purple" if refit else "tab:red",
+                ls="--",
+                lw=0.8,
+                label=None if phase in labelled else f"learning-rate decay ({phase})",
+            )
+            labelled.add(phase)
+        ax.set_xlim(0.5, last + 0.5)
+        if last <= 20:
+            ax.set_xticks(range(1, last + 1))
+        else:
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+        if ax is ax_valid and not valid:
+            continue
+        if ax is ax_valid or decays or any(h.get("phase") == "refit" for h in history):
+            ax.legend(fontsize="small")
+    heading = [title] if title else []
+    if selected.get("criterion"):
+        heading.append(f"selection: {selected['criterion']}")
+    if heading:
+        fig.suptitle("\n".join(heading))
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    plt.close(fig)
-    return buffer.getvalue()
+    return fig

@@ -47,6 +47,7 @@ from sessionrec.train.evaluation import (
     calibrate_new_item_offset,
     calibrate_repeat_bonus,
     evaluate_model,
+    record_selection,
     selection_score,
 )
 from sessionrec.train.model_dir import TrainedModel
@@ -181,6 +182,13 @@ class Trainer:
         if run.warm is not None:
             selection["warm_start"] = run.warm
         self._calibrate(run, selection, catalog is not None)
+        record_selection(
+            selection,
+            self.train_config.select_metric,
+            run.model.config.repeat_bonus,
+            run.model.config.new_item_offset,
+            self.train_config.refit,
+        )
         if self.train_config.refit:
             return self._refit(dataset, run, selection, resume, catalog, warm_start)
         return self._test_and_save(dataset, run, selection)

@@ -44,6 +44,7 @@ __all__ = [
     "DATA_DEPENDENT_FIELDS",
     "model_vocab",
     "extends_vocab",
+    "check_data_items",
     "config_differences",
     "preset_names",
     "check_warm_start",
@@ -103,6 +104,34 @@ def extends_vocab(model_ids: np.ndarray, data_vocab: ItemVocab) -> bool:
     return len(model_ids) >= n and np.array_equal(
         np.asarray(model_ids[:n]), np.asarray(data_vocab.ids)
     )
+
+
+def check_data_items(model_vocab: ItemVocab, data_vocab: ItemVocab) -> None:
+    """Refuse to evaluate a model on data whose item indices are not the model's
+    (:func:`extends_vocab`), naming why: ids of another kind (integers vs strings: the
+    same dump read with another ``id_type``), or other items.
+
+    Raises:
+        ConfigError: the id kinds differ, or the data's items are not the model's first
+            ones in the model's order.
+    """
+    if model_vocab.kind != data_vocab.kind:
+        raise ConfigError(
+            f"the model's item ids are {_KIND_WORDS[model_vocab.kind]} (e.g. "
+            f"{_examples(model_vocab.ids)}) and the data's are {_KIND_WORDS[data_vocab.kind]} "
+            f"(e.g. {_examples(data_vocab.ids)}): the id kinds differ, so no item matches. "
+            f"Prepare the data with the model's id kind (ColumnMap.id_type="
+            f"{model_vocab.kind!r}; the model's DataContract.id_kind is "
+            f"{model_vocab.kind!r})",
+            options=("ColumnMap.id_type",),
+        )
+    if not extends_vocab(model_vocab.ids, data_vocab):
+        raise ConfigError(
+            f"the data's item vocabulary ({len(data_vocab):,} items, e.g. "
+            f"{_examples(data_vocab.ids)}) holds other items than the model's "
+            f"({len(model_vocab):,}, e.g. {_examples(model_vocab.ids)}), or in another "
+            "order: evaluate on data prepared from the model's training clicks",
+        )
 
 
 def _lineage(config: SRGNNConfig) -> dict[str, Any]:
