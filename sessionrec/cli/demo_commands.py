@@ -13,6 +13,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+from sessionrec.cli.conventions import (
+    add_json,
+    add_quiet,
+    add_threads,
+    show_bars,
+    training_progress,
+)
+from sessionrec.cli.options import CONFIG_CHOICES
+
 # the sample shipped in the repository (made by sessionrec.data.synthetic, see its README)
 EMBEDDED_SAMPLE = Path(__file__).resolve().parents[2] / "data" / "synthetic"
 
@@ -71,7 +80,7 @@ def _demo(args: argparse.Namespace) -> int:
     clicks = _clicks_file(out, quiet)
 
     t0 = time.perf_counter()
-    dataset = prepare(clicks, ProtocolConfig(), progress=not quiet)
+    dataset = prepare(clicks, ProtocolConfig(), progress=show_bars(quiet))
     dataset.save(out / "dataset")
     stats = dataset.stats()
     _log(
@@ -92,7 +101,9 @@ def _demo(args: argparse.Namespace) -> int:
         args.config, dataset.n_items, epochs=args.epochs, lr=3e-3, batch_size=64, seed=args.seed
     )
     start = time.perf_counter()
-    trained = Trainer(model_config, train_config, out / "model", progress=not quiet).fit(dataset)
+    trained = Trainer(
+        model_config, train_config, out / "model", progress=training_progress(args.quiet)
+    ).fit(dataset)
     rows[f"sr-gnn ({args.config})"] = {
         **trained.metrics["test"],
         "seconds": time.perf_counter() - start,
@@ -145,10 +156,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         "prepare, baselines, SR-GNN training, evaluation, ONNX export, recommendation.",
     )
     p.add_argument("--out", default="sessionrec-demo", help="working folder (default: %(default)s)")
-    p.add_argument("--config", default="default", help="SR-GNN config: default or srgnn")
-    p.add_argument("--epochs", type=int, default=8)
-    p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--threads", type=int)
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument(
+        "--config",
+        default="default",
+        choices=CONFIG_CHOICES,
+        help="the SR-GNN preset (default: %(default)s)",
+    )
+    p.add_argument("--epochs", type=int, default=8, metavar="N", help="maximum epochs (default: 8)")
+    p.add_argument("--seed", type=int, default=42, metavar="N", help="the model's seed (42)")
+    add_threads(p, "torch intra-op threads")
+    add_json(p)
+    add_quiet(p)
     p.set_defaults(func=_demo)
