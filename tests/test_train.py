@@ -125,7 +125,9 @@ def test_cli_train_then_evaluate(tiny_dataset, tmp_path, capsys):
     # a trained model keeps its own catalog: a --catalog here would be ignored, so it is refused
     args = ["evaluate", "--model", str(out), str(data), "--catalog", "items.csv", "--quiet"]
     assert main(args) == 1
-    assert "--catalog is read by --cold-items only" in capsys.readouterr().err
+    assert "--catalog is read by the studies (--cold-items, --new-items) only" in (
+        capsys.readouterr().err
+    )
 
 
 def test_cli_reports_missing_data_clearly(tmp_path, capsys):
