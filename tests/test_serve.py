@@ -26,7 +26,7 @@ pytest.importorskip("httpx2", reason="the in-process client needs httpx2 (the de
 from fastapi.testclient import TestClient  # noqa: E402
 
 from sessionrec import SessionRecommender  # noqa: E402
-from sessionrec.artifacts import publish_directory  # noqa: E402
+from sessionrec.artifacts import commit_files, publish_directory  # noqa: E402
 from sessionrec.onnx_export import export_onnx  # noqa: E402
 from sessionrec.service.app import ServeConfig, create_app  # noqa: E402
 from sessionrec.service.batching import MicroBatcher  # noqa: E402
@@ -247,6 +247,23 @@ def test_published_model_is_served_without_a_failed_request(tmp_path):
         assert after.pop("model_version") != before
         assert after == expected
         assert 'sessionrec_model_reloads_total{result="ok"} 1.0' in c.get("/metrics").text
+
+
+def test_a_manifest_change_that_keeps_the_model_file_reloads_nothing(tmp_path):
+    served = _export("int", tmp_path / "served").parent
+    first = load_served_model(served)
+
+    async def run() -> tuple[bool, list[str]]:
+        outcomes: list[str] = []
+        watcher = ModelWatcher(served, first, on_reload=lambda result, _: outcomes.append(result))
+        # another file committed beside the model (a report, an export's extra files)
+        commit_files(served, {"notes.txt": lambda p: p.write_text("hi")}, "text/1")
+        swapped = await watcher.check_now()
+        assert watcher.current.rec is first.rec  # the same loaded model
+        assert watcher.current.signature != first.signature  # the change is remembered
+        return swapped, outcomes
+
+    assert asyncio.run(run()) == (False, [])
 
 
 def test_a_tampered_publication_is_refused_and_the_old_model_kept(tmp_path):

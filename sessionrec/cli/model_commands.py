@@ -90,54 +90,37 @@ def _print_study(result: dict[str, Any], first: str, k: int) -> None:
         )
 
 
-def _new_items(args: argparse.Namespace) -> int:
-    from sessionrec.studies.cold_start import new_items_experiment
+def _study(args: argparse.Namespace, flag: str) -> int:
+    """A study of ``evaluate``: ``--new-items``, or ``--cold-items F``."""
+    from sessionrec.studies.cold_start import cold_start_experiment, new_items_experiment
 
-    dataset, catalog, model_config, train_config, ks = _study_inputs(args, "--new-items")
-    result = new_items_experiment(
-        dataset,
-        catalog,
-        model_config,
-        train_config,
-        category_column=args.category_col,
-        ks=ks,
-        progress=training_progress(args.quiet),
-    )
-    result["config"] = args.config
-    if args.json:
-        print_json(result)
+    dataset, catalog, model_config, train_config, ks = _study_inputs(args, flag)
+    common = {
+        "category_column": args.category_col,
+        "ks": ks,
+        "progress": training_progress(args.quiet),
+    }
+    if flag == "--new-items":
+        group = "new"
+        result = new_items_experiment(dataset, catalog, model_config, train_config, **common)
     else:
-        _print_study(result, "new", args.k)
-    return 0
-
-
-def _cold_start(args: argparse.Namespace) -> int:
-    from sessionrec.studies.cold_start import cold_start_experiment
-
-    dataset, catalog, model_config, train_config, ks = _study_inputs(args, "--cold-items")
-    if args.seed is not None and args.cold_seed is None:
-        warnings.warn(
-            "evaluate --seed is the models' seed, as in train (in sessionrec 0.1 it picked the "
-            "held-out items); the held-out items are picked by --cold-seed (default 0)",
-            FutureWarning,
-            stacklevel=2,
+        if args.seed is not None and args.cold_seed is None:
+            warnings.warn(
+                "evaluate --seed is the models' seed, as in train (in sessionrec 0.1 it picked "
+                "the held-out items); the held-out items are picked by --cold-seed (default 0)",
+                FutureWarning,
+                stacklevel=2,
+            )
+        group = "cold"
+        cold_seed = 0 if args.cold_seed is None else args.cold_seed
+        result = cold_start_experiment(
+            dataset, catalog, args.cold_items, cold_seed, model_config, train_config, **common
         )
-    result = cold_start_experiment(
-        dataset,
-        catalog,
-        args.cold_items,
-        0 if args.cold_seed is None else args.cold_seed,
-        model_config,
-        train_config,
-        category_column=args.category_col,
-        ks=ks,
-        progress=training_progress(args.quiet),
-    )
     result["config"] = args.config
     if args.json:
         print_json(result)
     else:
-        _print_study(result, "cold", args.k)
+        _print_study(result, group, args.k)
     return 0
 
 
@@ -150,9 +133,9 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.cold_items is not None and args.new_items:
         raise ConfigError("--cold-items and --new-items are two studies: give one")
     if args.cold_items is not None:
-        return _cold_start(args)
+        return _study(args, "--cold-items")
     if args.new_items:
-        return _new_items(args)
+        return _study(args, "--new-items")
     if not args.model:
         raise ConfigError(
             "evaluate needs --model MODEL_DIR (or a study: --cold-items F or --new-items, "

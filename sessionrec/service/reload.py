@@ -20,7 +20,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +84,18 @@ def watched_signature(path: str | os.PathLike[str]) -> tuple[int, int, int] | No
             continue
         return st.st_ino, st.st_size, st.st_mtime_ns
     return None
+
+
+def _listed_version(path: str | os.PathLike[str]) -> str | None:
+    """The version the manifest lists for the model file now (``None``: no manifest,
+    or the file is not listed)."""
+    file = model_file(path)
+    try:
+        manifest = read_manifest(file.parent)
+    except Exception:  # a manifest being replaced, or broken: the load will say
+        return None
+    entry = None if manifest is None else manifest["files"].get(file.name)
+    return None if entry is None else str(entry["sha256"])[:12]
 
 
 def load_served_model(path: str | os.PathLike[str], **load_options: Any) -> ServedModel:
@@ -156,6 +168,9 @@ class ModelWatcher:
         """Load the model again if its manifest changed; ``True`` when it was swapped."""
         signature = watched_signature(self.path)
         if signature is None or signature == self.current.signature:
+            return False
+        if _listed_version(self.path) == self.current.version:  # other files changed
+            self.current = replace(self.current, signature=signature)
             return False
         try:
             new = await asyncio.to_thread(load_served_model, self.path, **self._load_options)
