@@ -219,7 +219,8 @@ def add_prepare_arguments(p: argparse.ArgumentParser) -> None:
         type=float,
         default=None,
         metavar="N",
-        help="last N days are the test set (default: 1 for yoochoose, else 7)",
+        help="last N days are the test set (default: 1 for yoochoose, else 7, shortened "
+        "with a warning when the dump spans less than twice that)",
     )
     p.add_argument(
         "--min-item-support",
