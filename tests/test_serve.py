@@ -111,6 +111,8 @@ def test_form_encoded_body_is_read_as_json(client):
         ("post", "/health", b"{}", 405, "POST is not allowed on /health"),
         ("get", "/next_items", None, 405, "GET is not allowed on /next_items"),
         ("get", "/nope", None, 404, "no such endpoint: /nope"),
+        ("post", "/next_items/", b'{"clicks": []}', 404, "no such endpoint: /next_items/"),
+        ("post", "/next_items", b"", 400, "the request body is empty"),
         ("post", "/next_items", b" " * 5000, 413, "over the limit of 4096"),
     ],
 )  # fmt: skip
@@ -136,6 +138,7 @@ def test_health_has_typed_metadata(client, rec_int):
     assert meta["model_config"]["dim"] == 16  # an object, not a JSON string
     assert body["model"]["mode"] == "exact"
     assert client.get("/ready").json() == {"ready": True, "model_version": body["model"]["version"]}
+    assert client.head("/health").status_code == 200  # liveness probes that send HEAD
 
 
 def test_metrics_count_requests_clicks_and_the_model(client):
@@ -166,6 +169,9 @@ def test_openapi_schema_documents_the_endpoints(client):
     request = schema["components"]["schemas"]["NextItemsRequest"]
     assert set(request["properties"]) == {"clicks", "k", "exclude_seen"}
     assert request["required"] == ["clicks"]
+    from sessionrec.version import __version__
+
+    assert schema["info"]["version"] == __version__
 
 
 def test_string_id_model(model_dirs):
@@ -360,3 +366,8 @@ def test_serve_command_errors_name_the_fix(tmp_path, capsys):
 
     assert main(["serve", str(tmp_path / "missing.onnx")]) == 1
     assert "no such model file (export one with `sessionrec export`)" in capsys.readouterr().err
+    torch_file = tmp_path / "model.pt"
+    torch_file.write_bytes(b"not read")
+    assert main(["serve", str(torch_file)]) == 1
+    err = capsys.readouterr().err
+    assert "not an exported model: serve reads the ONNX file" in err and "export it first" in err

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from sessionrec.cli.conventions import add_deprecated_alias, add_json, add_threads
-from sessionrec.cli.options import print_json, set_threads
+from sessionrec.cli.options import check_onnx_path, print_json, set_threads
 from sessionrec.errors import ConfigError
 
 
@@ -75,31 +75,12 @@ def _parse_clicks(text: str, id_kind: str) -> list[int] | list[str]:
     return clicks
 
 
-def _check_onnx_path(model: str) -> None:
-    """A PyTorch model file given where the exported model is read: name the file to pass."""
-    path = Path(model)
-    if not path.is_file() or path.suffix not in (".pt", ".json", ".npy"):
-        return  # the recommender's own checks (a file of another name may be ONNX)
-    onnx = path.parent / "model.onnx"
-    fix = (
-        f"pass {onnx} or the directory {path.parent}"
-        if onnx.is_file()
-        else f"export it first (sessionrec export --model {path.parent} --out {path.parent}/), "
-        "then pass the .onnx file or the directory"
-    )
-    what = "the PyTorch model (read by evaluate and export)" if path.suffix == ".pt" else "a file"
-    raise ConfigError(
-        f"{path} is {what}, not an exported model: recommend reads the ONNX file that "
-        f"sessionrec export writes; {fix}"
-    )
-
-
 def _recommend(args: argparse.Namespace) -> int:
     from sessionrec.recommender import SessionRecommender
 
     if args.session is None:
         raise ConfigError("recommend needs --session IDS (the session's item ids; '' for none)")
-    _check_onnx_path(args.model)
+    check_onnx_path(args.model, "recommend")
     rec = SessionRecommender.load(
         args.model, threads=args.threads, exact=args.exact, nprobe=args.nprobe
     )

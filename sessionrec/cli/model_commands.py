@@ -80,13 +80,16 @@ def _study_inputs(args: argparse.Namespace, flag: str) -> tuple[Any, Any, Any, A
 
 
 def _print_study(result: dict[str, Any], first: str, k: int) -> None:
-    print(f"{'':22} {f'{first} HR/MRR@{k}':>18} {f'warm HR/MRR@{k}':>16} {f'long-tail HR@{k}':>13}")
+    print(
+        f"{'':22} {f'{first} HR/MRR@{k}':>17} {f'warm HR/MRR@{k}':>16} "
+        f"{f'long-tail HR@{k}':>15} {f'all HR/MRR@{k}':>16}"
+    )
     for name in ("content", "id_only", "category_popularity"):
         r = result[name]
         print(
             f"{name:22} {r[f'{first}_hr@{k}']:8.2f} {r[f'{first}_mrr@{k}']:8.2f} "
             f"{r[f'warm_hr@{k}']:8.2f} {r[f'warm_mrr@{k}']:7.2f} "
-            f"{r[f'longtail_hr@{k}']:12.2f}"
+            f"{r[f'longtail_hr@{k}']:15.2f} {r[f'hr@{k}']:8.2f} {r[f'mrr@{k}']:7.2f}"
         )
 
 

@@ -16,6 +16,7 @@ import argparse
 import json
 import sys
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from sessionrec.cli.conventions import training_progress
@@ -552,3 +553,22 @@ def trainer_from_args(args: argparse.Namespace, dataset: Any, catalog: Any, out:
         model_config, train_config = apply_overrides(args.set, model_config, train_config)
     progress = training_progress(args.quiet)  # bars on a terminal, else one line per epoch
     return Trainer(model_config, train_config, out, progress=progress, max_minutes=args.max_minutes)
+
+
+def check_onnx_path(model: str, command: str) -> None:
+    """A PyTorch model file given where the exported model is read: name the file to pass."""
+    path = Path(model)
+    if not path.is_file() or path.suffix not in (".pt", ".json", ".npy"):
+        return  # the recommender's own checks (a file of another name may be ONNX)
+    onnx = path.parent / "model.onnx"
+    fix = (
+        f"pass {onnx} or the directory {path.parent}"
+        if onnx.is_file()
+        else f"export it first (sessionrec export --model {path.parent} --out {path.parent}/), "
+        "then pass the .onnx file or the directory"
+    )
+    what = "the PyTorch model (read by evaluate and export)" if path.suffix == ".pt" else "a file"
+    raise ConfigError(
+        f"{path} is {what}, not an exported model: {command} reads the ONNX file that "
+        f"sessionrec export writes; {fix}"
+    )

@@ -10,6 +10,7 @@ import sys
 from typing import Any
 
 from sessionrec.cli.conventions import add_threads
+from sessionrec.cli.options import check_onnx_path
 from sessionrec.errors import ConfigError
 
 _EXTRA_HINT = "pip install 'sessionrec[serve]'"
@@ -49,6 +50,7 @@ def _serve(args: argparse.Namespace) -> int:
         "exact": args.exact,
         "nprobe": args.nprobe,
     }
+    check_onnx_path(args.model, "serve")
     first = load_served_model(args.model, **load_options)
     config = ServeConfig(
         max_batch=args.max_batch,

@@ -52,6 +52,7 @@ from sessionrec.errors import ConfigError
 from sessionrec.recommender import NextItems
 from sessionrec.service.batching import MicroBatcher
 from sessionrec.service.reload import ModelWatcher, ServedModel
+from sessionrec.version import __version__
 
 __all__ = ["ServeConfig", "create_app"]
 
@@ -219,6 +220,8 @@ def _validation_response(exc: RequestValidationError) -> JSONResponse:
         reason = next(e for e in errors if e.get("type") == "json_invalid")
         detail = (reason.get("ctx") or {}).get("error", "")
         return _error(400, f"the request body is not valid JSON ({detail})".replace(" ()", ""))
+    if any(e.get("type") == "missing" and tuple(e.get("loc", ())) == ("body",) for e in errors):
+        return _error(400, "the request body is empty: send a JSON object (see /docs)")
     if any(e.get("type") == "model_attributes_type" and len(e.get("loc", ())) <= 1 for e in errors):
         return _error(422, "the request body must be a JSON object: see /docs for its fields")
     problems: dict[str, str] = {}
@@ -350,9 +353,11 @@ def create_app(
     app = FastAPI(
         title="sessionrec",
         summary="Next-item recommendations for anonymous sessions (SR-GNN, ONNX)",
+        version=__version__,
         lifespan=lifespan,
         docs_url="/docs",
         redoc_url=None,
+        redirect_slashes=False,  # /next_items/ is a 404 in JSON, not a bare redirect
     )
     app.state.service = service
     app.add_middleware(_Edge, metrics=metrics, max_body_bytes=config.max_body_bytes)
@@ -422,7 +427,7 @@ def _add_routes(app: FastAPI, service: _Service) -> None:
             {"results": [r.to_dict() for r in results], "model_version": model.version}
         )
 
-    @app.get("/health")
+    @app.api_route("/health", methods=["GET", "HEAD"])  # HEAD: probes that send it
     async def health() -> dict[str, Any]:
         """Liveness, and the served model."""
         model = watcher.current
