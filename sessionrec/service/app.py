@@ -427,7 +427,12 @@ def _add_routes(app: FastAPI, service: _Service) -> None:
             {"results": [r.to_dict() for r in results], "model_version": model.version}
         )
 
-    @app.api_route("/health", methods=["GET", "HEAD"])  # HEAD: probes that send it
+    @app.head("/health", include_in_schema=False)
+    async def health_head() -> Response:
+        """Liveness for probes that send HEAD."""
+        return Response(status_code=200)
+
+    @app.get("/health")
     async def health() -> dict[str, Any]:
         """Liveness, and the served model."""
         model = watcher.current
