@@ -85,6 +85,7 @@ from sessionrec.data.presets import ColumnMap
 from sessionrec.data.protocol_steps import (
     DAY_S,
     catalog_id_series,
+    clicks_on,
     cut_prefixes,
     fit_default_window,
     ids_array,
@@ -323,7 +324,7 @@ def _vocab_and_index(
     if catalog_ids is not None:
         rep["new_items"] = n_new
         new = ids.slice(len(ids) - n_new)
-        rep["test_clicks_on_new_items"] = int(test.get_column("item_id").is_in(new.implode()).sum())
+        rep["test_clicks_on_new_items"] = clicks_on(test, new)
     train, test, rep["test_clicks_on_unseen_items"] = index_items(train, test, ids, k)
     rep["test_sessions_too_short_after_unseen_filter"] = rep["test_sessions_in_split"] - (
         test.get_column("session_id").n_unique()

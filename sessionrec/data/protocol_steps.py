@@ -33,6 +33,7 @@ __all__ = [
     "index_items",
     "with_new_items",
     "catalog_id_series",
+    "clicks_on",
     "sessions_in_time_order",
     "plain_report",
     "no_supported_sessions",
@@ -114,6 +115,11 @@ def with_new_items(
     new = test_ids.unique()
     new = new.filter(new.is_in(catalog_ids.implode()) & ~new.is_in(ids.implode())).sort()
     return pl.concat([ids, new]), len(new)
+
+
+def clicks_on(clicks: pl.DataFrame, ids: pl.Series) -> int:
+    """How many of ``clicks`` are on the items ``ids``."""
+    return int(clicks.get_column("item_id").is_in(ids.implode()).sum())
 
 
 def catalog_id_series(catalog_ids: Any, dtype: pl.DataType) -> pl.Series:

@@ -80,6 +80,7 @@ from sessionrec.data.protocol import ProtocolConfig, resolve_new_items
 from sessionrec.data.protocol_steps import (
     DAY_S,
     catalog_id_series,
+    clicks_on,
     cut_prefixes,
     fit_default_window,
     ids_array,
@@ -487,8 +488,7 @@ def _pass_d(
         train = pl.read_parquet(stage("train", i))
         test = pl.read_parquet(stage("test", i))
         if passes.new_items is not None:
-            new_clicks = int(test.get_column("item_id").is_in(passes.new_items.implode()).sum())
-            _add(rep, test_clicks_on_new_items=new_clicks)
+            _add(rep, test_clicks_on_new_items=clicks_on(test, passes.new_items))
         train, test, unseen = index_items(train, test, ids, k)
         train_sessions = sessions_in_time_order(train)
         samples, cut = cut_prefixes(

@@ -112,11 +112,8 @@ def load_served_model(path: str | os.PathLike[str], **load_options: Any) -> Serv
     signature = watched_signature(path)  # before loading: a later change is seen again
     rec = SessionRecommender.load(path, **load_options)
     rec.next_items([], k=1)  # the popularity fallback runs the whole graph once
-    file = model_file(path)
-    manifest = read_manifest(file.parent)
-    entry = None if manifest is None else manifest["files"].get(file.name)
-    digest = entry["sha256"] if entry is not None else file_sha256(file)
-    return ServedModel(rec, digest[:12], time.time(), signature)
+    version = _listed_version(path) or file_sha256(model_file(path))[:12]
+    return ServedModel(rec, version, time.time(), signature)
 
 
 class ModelWatcher:
