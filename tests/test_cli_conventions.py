@@ -123,6 +123,13 @@ def test_config_choices_are_the_presets():
     assert set(CONFIG_CHOICES) == set(CONFIGS)
 
 
+def test_refit_choices_are_the_refit_modes():
+    from sessionrec.cli.options import REFIT_CHOICES
+    from sessionrec.train.config import REFITS
+
+    assert REFIT_CHOICES == REFITS
+
+
 def test_metrics_print_as_upper_case_percent_with_two_decimals():
     lines = metric_lines({"hr@20": 55.0312, "mrr@10": 19.5, "n_samples": 12, "seconds": 1.234})
     assert [line.split() for line in lines] == [

@@ -356,7 +356,8 @@ def test_default_config_selects_a_repeat_bonus_and_the_refit_keeps_it(tiny_datas
     assert train_config.repeat_bonus_grid  # the default config tries some
     trained = Trainer(model_config, train_config, tmp_path, progress=False).fit(tiny_dataset)
     chosen = trained.metrics["repeat_bonus"]["selected"]
-    assert chosen in train_config.repeat_bonus_grid
+    extended = trained.metrics["repeat_bonus"]["extended"]  # past an edge the best sat on
+    assert chosen in train_config.repeat_bonus_grid + tuple(extended)
     assert trained.model.config.repeat_bonus == chosen
     assert load_model(tmp_path).model.config.repeat_bonus == chosen
     assert config_preset("srgnn", 10)[1].repeat_bonus_grid == ()  # the paper's model: none

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import time
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -64,12 +65,14 @@ def _show_warning(message: Any, category: type[Warning], *_: Any, **__: Any) -> 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    started_at = time.monotonic()  # a --max-minutes budget counts from here
     parser = build_parser()
     warnings.showwarning = _show_warning  # renamed flags warn while parsing
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return 2
+    args.started_at = started_at
     apply_threads(args)  # before the command imports polars, numpy, torch
     try:
         result = args.func(args)

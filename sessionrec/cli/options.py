@@ -165,6 +165,8 @@ def set_threads(threads: int | None) -> None:
 BENCHMARK_CHOICES = ("srgnn-pickle", "yoochoose-categories")
 #: the model presets (sessionrec.train.config.CONFIGS; a test keeps them equal)
 CONFIG_CHOICES = ("default", "srgnn")
+#: The values of `--refit` (`sessionrec.train.config.REFITS`, kept equal by a test).
+REFIT_CHOICES = ("auto", "none", "full", "recent")
 
 
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
@@ -463,7 +465,16 @@ def add_training_arguments(p: argparse.ArgumentParser, validation_fraction: bool
         help="model preset: default (tuned) or srgnn (the paper's settings)",
     )
     p.add_argument("--epochs", type=int, metavar="N", help="maximum epochs")
-    p.add_argument("--max-minutes", type=float, metavar="M", help="stop after this wall time")
+    p.add_argument(
+        "--max-minutes",
+        type=float,
+        metavar="M",
+        help="a time budget for the whole command (reading the data, epochs, calibration, "
+        "refit, test, saving): the run measures its costs on this machine, plans the "
+        "epochs, the learning-rate schedule and the refit to finish within M minutes, and "
+        "reports the plan (metrics 'budget'); without it: as many epochs as --epochs and "
+        "early stopping allow",
+    )
     p.add_argument("--batch-size", type=int, metavar="N", help="samples per step (preset's)")
     p.add_argument("--lr", type=float, metavar="RATE", help="learning rate (preset's)")
     p.add_argument(
@@ -490,8 +501,14 @@ def add_training_arguments(p: argparse.ArgumentParser, validation_fraction: bool
         )
     p.add_argument(
         "--refit",
-        action="store_true",
-        help="after selecting the epoch on validation, retrain on all training sessions",
+        nargs="?",
+        const="full",
+        choices=REFIT_CHOICES,
+        help="after selecting the epoch on validation: full (the flag alone) retrains a fresh "
+        "model on all training sessions for that many epochs; recent continues the selected "
+        "model on the validation sessions (the latest), one pass per learning rate of its "
+        "epochs (seconds, where full costs as many epochs again); none ships the selected "
+        "model; auto (the default): none, or recent under --max-minutes",
     )
     p.add_argument(
         "--set",
@@ -541,7 +558,7 @@ def trainer_from_args(args: argparse.Namespace, dataset: Any, catalog: Any, out:
         "seed": args.seed,
         "patience": args.patience,
         "bf16_scoring": True if args.bf16 else None,
-        "refit": True if args.refit else None,
+        "refit": args.refit,
         "device": args.device,
         # train's override of the dataset's share (fit prepares the dataset with it)
         "validation_fraction": getattr(args, "train_validation_fraction", None),
@@ -552,7 +569,14 @@ def trainer_from_args(args: argparse.Namespace, dataset: Any, catalog: Any, out:
     if args.set:
         model_config, train_config = apply_overrides(args.set, model_config, train_config)
     progress = training_progress(args.quiet)  # bars on a terminal, else one line per epoch
-    return Trainer(model_config, train_config, out, progress=progress, max_minutes=args.max_minutes)
+    return Trainer(
+        model_config,
+        train_config,
+        out,
+        progress=progress,
+        max_minutes=args.max_minutes,
+        started_at=getattr(args, "started_at", None),
+    )
 
 
 def check_onnx_path(model: str, command: str) -> None:

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "TrainConfig",
+    "REFITS",
     "CONFIGS",
     "config_preset",
     "lr_factor",
@@ -35,6 +36,8 @@ __all__ = [
 ]
 
 _GRIDS = ("repeat_bonus_grid", "new_item_offset_grid")
+#: The values of :attr:`TrainConfig.refit`.
+REFITS = ("auto", "none", "full", "recent")
 
 
 @dataclass(frozen=True)
@@ -73,9 +76,17 @@ class TrainConfig:
             (``ProtocolConfig.validation_fraction``; 0.1 for published benchmarks). ``0``
             trains on every training session for exactly ``epochs`` epochs and keeps the
             last one: use it only with an epoch count chosen on validation before.
-        refit: after selecting the best epoch on validation, train a fresh model on all
-            training sessions (validation included: the latest, most test-like data) for
-            that many epochs, with the same seed and schedule; the refit model is tested.
+        refit: what follows the selection on validation (the validation sessions are the
+            latest, most test-like training data, and the selection run never trained on
+            them): ``"none"`` (the selected state is shipped), ``"full"`` (a fresh model
+            trained on all training sessions, validation included, for the selected epoch
+            count, with the same seed and schedule) or ``"recent"`` (the selected state
+            continues for one pass over the validation sessions at the learning rate of
+            the selected epoch: about a tenth of an epoch where ``"full"`` costs as many
+            epochs again; README, "Time to accuracy") or ``"auto"`` (the default:
+            ``"none"``, and ``"recent"`` under a time budget, ``Trainer(max_minutes=...)``).
+            ``True`` / ``False`` (older configs) mean ``"full"`` / ``"none"``. The
+            shipped model is tested.
         select_metric: validation metric(s) that pick the checkpoint: their sum.
         bf16_scoring: compute the item-scoring matmul under bf16 autocast.
         device: where training and evaluation run: ``"cpu"``, ``"cuda"`` (under
@@ -124,7 +135,7 @@ class TrainConfig:
     repeat_bonus_grid: tuple[float, ...] = ()
     new_item_offset_grid: tuple[float, ...] = ()
     validation_fraction: float | None = None
-    refit: bool = False
+    refit: str = "auto"
     select_metric: tuple[str, ...] = ("hr@20", "mrr@20")
     bf16_scoring: bool = False
     device: str = "cpu"
@@ -138,6 +149,9 @@ class TrainConfig:
     valid_samples: int | str = "auto"
 
     def __post_init__(self) -> None:
+        if isinstance(self.refit, bool):  # configs written before the refit modes
+            object.__setattr__(self, "refit", "full" if self.refit else "none")
+
         def bad(name: str, rule: str) -> ConfigError:
             return ConfigError(
                 f"{name} must be {rule}, got {getattr(self, name)!r}",
@@ -178,7 +192,9 @@ class TrainConfig:
         fraction = self.validation_fraction
         if fraction is not None and not (math.isfinite(fraction) and 0.0 <= fraction < 1.0):
             raise bad("validation_fraction", "in [0, 1) or None (the dataset's)")
-        if self.refit and fraction == 0.0:
+        if self.refit not in REFITS:
+            raise bad("refit", "one of " + ", ".join(repr(r) for r in REFITS))
+        if self.refit in ("full", "recent") and fraction == 0.0:
             raise ConfigError(
                 "refit needs a validation split (validation_fraction > 0) to select on",
                 options=("TrainConfig.refit", "TrainConfig.validation_fraction"),

@@ -390,7 +390,7 @@ def record_selection(
     select_metric: tuple[str, ...],
     repeat_bonus: float,
     new_item_offset: float,
-    refit: bool = False,
+    refit: str = "none",
 ) -> None:
     """Complete the trainer's record of how the model was chosen (``metrics``, then
     ``report.json``), in place.
@@ -439,10 +439,16 @@ def record_selection(
             summary[f"{name}_grid"] = grid
             if chosen["selected"] is not None:
                 why += f"; then {label} {chosen['selected']:g} scored best of {grid} on it"
-    if refit:
+    if refit == "full":
         why += (
             "; the shipped model is a refit of that many epochs on all training sessions "
             "(no validation split of its own: valid is the selection run's)"
+        )
+    elif refit == "recent":
+        why += (
+            "; the shipped model is that state continued on the validation sessions, one "
+            "pass per learning rate of its epochs (refit='recent': valid is the state's "
+            "before the passes)"
         )
     summary["why"] = why
     selection["selected"] = summary

@@ -153,11 +153,24 @@ class SampledSoftmax:
         q /= q.sum()
         pi = counts / max(counts.sum(), 1.0)
         self.num_negatives = int(num_negatives)
+        self.exponent, self.include_never_targets = exponent, include_never_targets
         self.device = device or torch.device("cpu")
         self._cdf = torch.from_numpy(np.cumsum(q)).to(self.device)  # float64 [n_items]
         self._cdf[-1] = 1.0  # exactly, whatever the rounding of the sum
         self._q = torch.from_numpy(q).to(self.device)
         self._pi = torch.from_numpy(pi).to(self.device)
+
+    def with_counts(self, target_counts: np.ndarray) -> SampledSoftmax:
+        r"""The same loss over other samples' ``target_counts``: every target of a batch
+        needs :math:`E_c > 0` (a target outside the counts would get
+        :math:`\log 0`)."""
+        return SampledSoftmax(
+            target_counts,
+            self.num_negatives,
+            self.exponent,
+            self.include_never_targets,
+            self.device,
+        )
 
     def negatives(self) -> torch.Tensor:
         """:math:`K` item indices drawn i.i.d. from :math:`q` (int64 ``[K]``; inverse CDF,

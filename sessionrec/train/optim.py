@@ -190,6 +190,12 @@ class Optimizers:
         """The current learning rate."""
         return float(self.optimizers[0].param_groups[0]["lr"])
 
+    def set_lr(self, lr: float) -> None:
+        """Train with ``lr`` until the schedule next steps (the recent refit's pass)."""
+        for o in self.optimizers:
+            for group in o.param_groups:
+                group["lr"] = lr
+
     def zero_grad(self) -> None:
         for o in self.optimizers:
             o.zero_grad(set_to_none=True)

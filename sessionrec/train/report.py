@@ -5,8 +5,9 @@ validation metrics (``history``), the selected epoch with its validation and tes
 metrics, the data report (rows read, skipped, dropped by the protocol) and the time each
 step took, and how the model was selected (``metrics["selected"]``: the criterion, the
 epoch, the repeat bonus). ``training.png`` draws the loss and the validation HR@20 / MRR@20
-per epoch on whole-epoch ticks (a refit's epochs, trained without validation, are drawn as
-the loss only), the learning-rate decays, the selected epoch with the criterion, and the
+per epoch on whole-epoch ticks (a refit's epochs and a recent refit's passes, trained
+without validation, are drawn as the loss only; the recent passes as one triangle after
+the selection epochs), the learning-rate decays, the selected epoch with the criterion, and the
 validation metrics of the model as shipped (repeat bonus included).
 """
 
@@ -77,7 +78,7 @@ def history_figure(
     metrics = metrics or {}
     selected = metrics.get("selected") or {}
     fig, (ax_loss, ax_valid) = plt.subplots(1, 2, figsize=(10, 3.8), dpi=100)
-    for phase, style in (("selection", "o-"), ("refit", "s--")):
+    for phase, style in (("selection", "o-"), ("refit", "s--"), ("recent", "^")):
         rows = [h for h in history if h.get("phase", "selection") == phase]
         if rows:
             ax_loss.plot([h["epoch"] for h in rows], [h["loss"] for h in rows], style, label=phase)

@@ -22,7 +22,8 @@ import os
 import random
 import sys
 import time
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,21 +32,23 @@ import torch
 from tqdm.auto import tqdm
 
 from sessionrec.data.contract import DataContract
-from sessionrec.errors import ConfigError, NonFiniteError
-from sessionrec.graph import session_graph_batch
+from sessionrec.errors import ConfigError
 from sessionrec.nn.content import catalog_tensors
 from sessionrec.nn.srgnn import SRGNN, SRGNNConfig
+from sessionrec.train.budget import (
+    measure_costs,
+    plan_budget,
+    time_for_another_epoch,
+)
+from sessionrec.train.calibration import calibrate
 from sessionrec.train.checkpoint import load_checkpoint, run_identity, save_checkpoint
 from sessionrec.train.config import TrainConfig, lr_factor
 from sessionrec.train.distributed import (
-    all_reduce_sum,
     from_rank_zero,
     rank_and_world,
     resolve_device,
 )
 from sessionrec.train.evaluation import (
-    calibrate_new_item_offset,
-    calibrate_repeat_bonus,
     evaluate_model,
     record_selection,
     selection_score,
@@ -58,40 +61,24 @@ from sessionrec.train.objective import (
     warn_unused_sampled_settings,
 )
 from sessionrec.train.optim import Optimizers
-from sessionrec.train.training_data import TrainingData, training_data, valid_cap
+from sessionrec.train.steps import (
+    RunState,
+    StepSettings,
+    epoch_line,
+    eval_rate,
+    pass_record,
+    recent_pass,
+    train_steps,
+)
+from sessionrec.train.training_data import training_data, valid_cap
 from sessionrec.train.warm import model_vocab, warm_start
 
 if TYPE_CHECKING:
     from sessionrec.data.catalog import ItemCatalog
     from sessionrec.data.dataset import SessionDataset
     from sessionrec.data.shards import ShardedDataset
-    from sessionrec.data.vocab import ItemVocab
 
 __all__ = ["Trainer"]
-
-
-@dataclass
-class _Run:
-    """The state of one training run: what :meth:`Trainer.fit`'s phases share."""
-
-    model: SRGNN
-    step: torch.nn.Module  # the loss of a batch, wrapped for DDP in several processes
-    optimizers: Optimizers
-    objective: str  # "full" or "sampled"
-    data: TrainingData
-    device: torch.device
-    vocab: ItemVocab
-    contract: DataContract
-    warm: dict[str, Any] | None
-    checkpoint_path: Path | None
-    fingerprint: str  # of the training data
-    history: list[dict[str, Any]] = field(default_factory=list)
-    best_score: float = -math.inf
-    best_epoch: int = -1
-    best_state: dict[str, torch.Tensor] | None = None
-    progress_score: float = -math.inf  # early stopping (min_improvement)
-    stale: int = 0
-    start_epoch: int = 0
 
 
 class Trainer:
@@ -103,8 +90,16 @@ class Trainer:
         out_dir: where checkpoints and the final model go (``None``: nothing written).
         progress: tqdm bars and log lines (one per epoch) on stderr; ``"lines"``: the
             lines alone (a log file: no carriage-return redraws); ``False``: nothing.
-        max_minutes: stop training (after the current step) past this wall time; the best
-            checkpoint so far is kept and tested.
+        max_minutes: a time budget for the whole run, from ``started_at``: the run
+            measures its costs on this machine (the first training steps, a validation
+            batch), plans the selection epochs, the learning-rate schedule, the refit
+            (``"full"`` when it fits after the schedule's natural length, else
+            ``"recent"``) and a reserve for calibration, test and saving
+            (:mod:`sessionrec.train.budget`), re-checks the plan after every epoch, and
+            records it in ``metrics["budget"]``; training steps stop where the rest would
+            no longer fit.
+        started_at: the :func:`time.monotonic` time the budget counts from (the start of
+            the command, so reading the data counts); ``None``: when :meth:`fit` starts.
 
     Launched by ``torchrun`` (:func:`~sessionrec.train.distributed.init_distributed`
     called first), each process trains on its share of every batch with
@@ -121,6 +116,7 @@ class Trainer:
         out_dir: str | os.PathLike[str] | None = None,
         progress: bool | str = True,
         max_minutes: float | None = None,
+        started_at: float | None = None,
     ) -> None:
         self.model_config = model_config
         self.train_config = train_config or TrainConfig()
@@ -135,6 +131,11 @@ class Trainer:
                 options=("Trainer.max_minutes",),
             )
         self.max_minutes = max_minutes
+        self.started_at = started_at
+        self._clock = time.monotonic  # replaced by tests
+        self._deadline: float | None = None  # the budget's end on self._clock
+        self._hard_deadline: float | None = None  # a refit's: its steps stop there
+        self._schedule = self.train_config  # the learning-rate schedule (a plan compresses it)
 
     def _log(self, msg: str) -> None:
         if self.progress:
@@ -166,10 +167,13 @@ class Trainer:
             ConfigError: data, catalog and config disagree; no epoch was trained.
             ArtifactError: ``resume`` without a checkpoint.
         """
+        if self.max_minutes is not None:
+            start = self._clock() if self.started_at is None else self.started_at
+            self._deadline = start + 60 * self.max_minutes
         run = self._start(dataset, catalog, warm_start)
         if resume:
             self._resume(run)
-        self._train_epochs(run)
+        self._train_epochs(run, dataset)
         if run.best_state is None:
             raise ConfigError(
                 "no epoch was trained (the epochs were already done, or max_minutes is 0)",
@@ -187,10 +191,14 @@ class Trainer:
             self.train_config.select_metric,
             run.model.config.repeat_bonus,
             run.model.config.new_item_offset,
-            self.train_config.refit,
+            run.refit,
         )
-        if self.train_config.refit:
+        if run.plan is not None:
+            selection["budget"] = run.plan.to_dict()
+        if run.refit == "full":
             return self._refit(dataset, run, selection, resume, catalog, warm_start)
+        if run.refit == "recent":
+            self._refit_recent(run, selection)
         return self._test_and_save(dataset, run, selection)
 
     # -- start --------------------------------------------------------------------------
@@ -199,12 +207,12 @@ class Trainer:
         dataset: SessionDataset | ShardedDataset,
         catalog: ItemCatalog | None,
         previous: TrainedModel | None,
-    ) -> _Run:
+    ) -> RunState:
         """Vocabulary, data, model (catalog, warm start), device, optimiser, schedule."""
         cfg = self.train_config
         vocab = model_vocab(dataset, self.model_config, catalog)
         contract = DataContract.of(dataset).with_validation_fraction(cfg.validation_fraction)
-        if cfg.refit and contract.validation_fraction == 0.0:
+        if cfg.refit in ("full", "recent") and contract.validation_fraction == 0.0:
             raise ConfigError(
                 "refit needs a validation split to select on, and the dataset records none",
                 options=("TrainConfig.validation_fraction",),
@@ -254,22 +262,19 @@ class Trainer:
                 device_ids=[device.index] if device.type == "cuda" else None,
                 forward_sync_buffers=False,
             )
-        schedule = (
-            cfg
-            if warm is None or cfg.warm_lr_decay_first is None
-            else replace(cfg, lr_decay_first=cfg.warm_lr_decay_first)
-        )
+        if warm is not None and cfg.warm_lr_decay_first is not None:
+            self._schedule = replace(cfg, lr_decay_first=cfg.warm_lr_decay_first)
         optimizers = Optimizers(
             model,
             cfg.lr,
             cfg.weight_decay,
-            lambda e: lr_factor(schedule, e),
+            lambda e: lr_factor(self._schedule, e),  # read each epoch: a plan may compress it
             sparse_tables=model.sparse_gradients,
         )
         checkpoint_path = None if self.out_dir is None else self.out_dir / "checkpoint.pt"
         if self.out_dir is not None:
             self.out_dir.mkdir(parents=True, exist_ok=True)
-        return _Run(
+        return RunState(
             model,
             step,
             optimizers,
@@ -281,9 +286,15 @@ class Trainer:
             warm,
             checkpoint_path,
             dataset.fingerprint(),
+            StepSettings(
+                cfg.batch_size, cfg.lr, self.rank, self.world_size, self.bars, self._clock
+            ),
+            refit="none" if cfg.refit == "auto" else cfg.refit,
+            max_epochs=cfg.epochs,
+            train_deadline=self._hard_deadline,
         )
 
-    def _resume(self, run: _Run) -> None:
+    def _resume(self, run: RunState) -> None:
         """Reload the last epoch's checkpoint into ``run`` (refused when it is another
         run's: :func:`~sessionrec.train.checkpoint.load_checkpoint`)."""
         ck = load_checkpoint(run.checkpoint_path, self._identity(run))
@@ -295,89 +306,109 @@ class Trainer:
         run.best_state = ck["best_model"]
         run.progress_score = float(ck.get("progress_score", run.best_score))
         run.stale = int(ck.get("stale", run.start_epoch - 1 - run.best_epoch))
+        if "schedule" in ck:  # a budget plan's schedule: the resumed epochs keep it
+            first, every = ck["schedule"]
+            self._schedule = replace(self._schedule, lr_decay_first=first, lr_decay_every=every)
         torch.manual_seed(self.train_config.seed + run.start_epoch)
         self._log(f"resumed after epoch {run.start_epoch} (best epoch {run.best_epoch + 1})")
 
     # -- epochs -------------------------------------------------------------------------
-    def _train_epochs(self, run: _Run) -> None:
+    def _train_epochs(self, run: RunState, dataset: SessionDataset | ShardedDataset) -> None:
         """Epochs from ``run.start_epoch`` until ``epochs``, early stopping or the time
-        limit; each validated, recorded and checkpointed."""
+        budget (planned in the first epoch, re-checked after each); each validated,
+        recorded and checkpointed."""
         cfg = self.train_config
-        deadline = None if self.max_minutes is None else time.monotonic() + 60 * self.max_minutes
         for epoch in range(run.start_epoch, cfg.epochs):
-            if run.stale >= cfg.patience:
+            if epoch >= run.max_epochs or run.stale >= cfg.patience:
                 break
-            record, complete = self._train_epoch(run, epoch, deadline)
+            if epoch > run.start_epoch and not self._another_epoch_fits(run):
+                break
+            probe = None
+            if self._deadline is not None and run.plan is None:
+                probe = lambda rate: self._plan(run, dataset, rate)  # noqa: E731
+            record, complete = self._train_epoch(run, epoch, probe)
             self._end_epoch(run, epoch, record, complete)
             if not complete:
-                self._log(f"stopped: the time limit of {self.max_minutes} minutes was reached")
+                self._log("stopped: the time budget leaves no time for the rest of this epoch")
                 break
 
     def _train_epoch(
-        self, run: _Run, epoch: int, deadline: float | None
+        self, run: RunState, epoch: int, probe: Callable[[float], None] | None
     ) -> tuple[dict[str, Any], bool]:
         """One epoch of steps; returns its record (loss, samples, seconds, rate) and
-        whether it ran to its end (``False``: the deadline stopped it)."""
+        whether it ran to its end (``False``: the budget stopped it)."""
         cfg = self.train_config
         run.model.train()
         torch.manual_seed(cfg.seed * 1000 + epoch)  # dropout: replayable per epoch
-        bar = tqdm(
-            total=run.data.n_fit_samples,
-            desc=f"epoch {epoch + 1}/{cfg.epochs}",
-            unit="sample",
-            disable=not self.bars,
-            file=sys.stderr,
-            dynamic_ncols=True,
-        )
-        loss_sum, seen, t_epoch = 0.0, 0, time.monotonic()
-        epoch_lr = run.optimizers.lr
-        step_nr, stopped = 0, False
+        epoch_lr, t_epoch = run.optimizers.lr, self._clock()
         # each epoch's order depends only on (seed, epoch): resumed runs replay it
-        for samples, order in run.data.epoch(cfg.seed, epoch):
-            n_batches = math.ceil(len(order) / cfg.batch_size)
-            if self.world_size > 1 and len(order) % cfg.batch_size < self.world_size:
-                n_batches = len(order) // cfg.batch_size  # every process needs a share
-            for b in range(n_batches):
-                share = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
-                batch = samples.select(share[self.rank :: self.world_size])
-                graph = session_graph_batch(batch, self.model_config.edge_weights)
-                targets = torch.from_numpy(batch.targets).to(run.device)
-                loss = run.step(graph.to(run.device), targets)
-                run.optimizers.zero_grad()
-                loss.backward()
-                self._check_finite(run, loss, epoch, step_nr)
-                run.optimizers.step()
-                loss_sum += loss.item() * len(batch)
-                seen += len(batch)
-                bar.update(len(batch))
-                if step_nr % 50 == 0:
-                    rate = seen / max(time.monotonic() - t_epoch, 1e-9)
-                    bar.set_postfix(loss=f"{loss_sum / seen:.4f}", samples_s=f"{rate:.0f}")
-                step_nr += 1
-                if deadline is not None and from_rank_zero(time.monotonic() > deadline):
-                    stopped = True
-                    break
-            if stopped:
-                break
-        bar.close()
+        loss_sum, seen, stopped = train_steps(
+            run,
+            run.data.epoch(cfg.seed, epoch),
+            run.data.n_fit_samples,
+            f"epoch {epoch + 1}/{cfg.epochs}",
+            epoch,
+            probe,
+        )
         run.optimizers.end_epoch()
-        seconds = time.monotonic() - t_epoch
-        loss_sum, seen = all_reduce_sum(loss_sum, seen)
-        record = {
-            "epoch": epoch + 1,
-            "loss": loss_sum / max(seen, 1),
-            "samples": int(seen),
-            "seconds": seconds,
-            "samples_per_s": int(seen) / max(seconds, 1e-9),
-            "lr": epoch_lr,  # the rate this epoch trained with
-        }
-        return record, not stopped
+        seconds = self._clock() - t_epoch
+        return pass_record(epoch + 1, loss_sum, seen, seconds, epoch_lr), not stopped
 
-    def _end_epoch(self, run: _Run, epoch: int, record: dict[str, Any], complete: bool) -> None:
+    # -- the time budget ----------------------------------------------------------------
+    def _plan(self, run: RunState, dataset: SessionDataset | ShardedDataset, rate: float) -> None:
+        """Plan the run from the probe's training rate and a timed validation batch."""
+        cfg = self.train_config
+        assert self._deadline is not None and self.max_minutes is not None
+        valid = run.data.valid
+        n_valid = 0 if valid is None else len(valid)
+        samples = dataset.test if valid is None else valid
+        # every process plans from rank 0's measurements (the same epochs everywhere)
+        rate_eval = from_rank_zero(eval_rate(run, samples, cfg.eval_batch_size, cfg.bf16_scoring))
+        content = run.model.catalog is not None
+        grids = 0 if valid is None else bool(cfg.repeat_bonus_grid) + content
+        costs = measure_costs(
+            rate, rate_eval, run.data.n_fit_samples, n_valid, len(dataset.test), grids
+        )
+        plan = plan_budget(
+            60 * self.max_minutes,
+            from_rank_zero(self._deadline - self._clock()),
+            costs,
+            self._schedule.lr_decay_first,
+            self._schedule.lr_decay_every,
+            cfg.epochs,
+            refit=cfg.refit,
+            validation=valid is not None,
+        )
+        run.plan, run.refit, run.max_epochs = plan, plan.refit, plan.epochs
+        self._schedule = replace(
+            self._schedule,
+            lr_decay_first=plan.lr_decay_first,
+            lr_decay_every=plan.lr_decay_every,
+        )
+        run.train_deadline = self._deadline - plan.reserve_s - plan.estimated_s["refit"]
+        self._log(f"budget: {plan.reason}")
+
+    def _another_epoch_fits(self, run: RunState) -> bool:
+        """With a budget: whether the next epoch, and what follows it, still fit, by the
+        measured epoch and validation times
+        (:func:`~sessionrec.train.budget.time_for_another_epoch`)."""
+        if run.plan is None or self._deadline is None:
+            return True
+        left = self._deadline - self._clock()
+        fits = time_for_another_epoch(
+            left, run.plan, run.history[-1], run.refit, run.best_epoch + 1
+        )
+        fits = bool(from_rank_zero(float(fits)))  # rank 0's clock decides for all
+        if not fits:
+            self._log(f"budget: stopping after epoch {len(run.history)} ({left:.0f} s left)")
+        return fits
+
+    def _end_epoch(self, run: RunState, epoch: int, record: dict[str, Any], complete: bool) -> None:
         """Validate, record, keep the best state, count stale epochs, log, checkpoint."""
         cfg = self.train_config
         valid_metrics = None
         score = float(epoch)  # no validation: the last epoch
+        t_valid = self._clock()
         if run.data.valid is not None:
             valid_metrics = evaluate_model(
                 run.model,
@@ -389,7 +420,12 @@ class Trainer:
                 max_length=run.contract.inference_max_length,
             )
             score = from_rank_zero(selection_score(valid_metrics, cfg.select_metric))
-        record = {**record, "valid": valid_metrics, "complete": complete}
+        record = {
+            **record,
+            "valid": valid_metrics,
+            "valid_seconds": self._clock() - t_valid,
+            "complete": complete,
+        }
         run.history.append(record)
         if score > run.best_score:
             run.best_score, run.best_epoch = score, epoch
@@ -398,7 +434,7 @@ class Trainer:
             run.progress_score, run.stale = score, 0
         else:
             run.stale += 1
-        self._log_epoch(record, run.best_epoch == epoch)
+        self._log(epoch_line(record, run.best_epoch == epoch))
         if run.checkpoint_path is not None and self.rank == 0:
             save_checkpoint(
                 run.checkpoint_path,
@@ -412,103 +448,51 @@ class Trainer:
                     "best_model": run.best_state,
                     "progress_score": run.progress_score,
                     "stale": run.stale,
+                    "schedule": [self._schedule.lr_decay_first, self._schedule.lr_decay_every],
                 },
                 self._identity(run),
             )
 
-    def _identity(self, run: _Run) -> dict[str, Any]:
+    def _identity(self, run: RunState) -> dict[str, Any]:
         """This run's identity in its checkpoint: data, contract, model config."""
         return run_identity(run.fingerprint, run.contract.to_dict(), self.model_config.to_dict())
 
-    def _check_finite(self, run: _Run, loss: torch.Tensor, epoch: int, step_nr: int) -> None:
-        """Stop at the first non-finite loss or gradient, before the optimiser applies it;
-        the checkpoint of the last finished epoch stays as it was.
-
-        Raises:
-            NonFiniteError: naming the epoch and the step (1-based).
-        """
-        what = None
-        if not torch.isfinite(loss.detach()):
-            what = f"the loss is {loss.item()}"
-        else:
-            for name, p in run.model.named_parameters():
-                grad = p.grad
-                if grad is None:
-                    continue
-                values = grad.coalesce().values() if grad.is_sparse else grad
-                if not torch.isfinite(values.sum()):  # NaN or inf anywhere: the sum is too
-                    what = f"the gradient of {name} is not finite (NaN, inf or overflowing)"
-                    break
-        if what is None:
-            return
-        kept = (
-            f"; the checkpoint of epoch {epoch} is kept in {run.checkpoint_path}"
-            if run.checkpoint_path is not None and epoch > 0
-            else ""
-        )
-        raise NonFiniteError(
-            f"training diverged at epoch {epoch + 1}, step {step_nr + 1}: {what}{kept}. "
-            f"Lower the learning rate (lr is {self.train_config.lr:g}), or check the data",
-            options=("TrainConfig.lr",),
-        )
-
-    def _log_epoch(self, record: dict[str, Any], best: bool) -> None:
-        valid = record["valid"]
-        self._log(
-            f"epoch {record['epoch']}: loss {record['loss']:.4f}, "
-            f"{record['samples_per_s']:.0f} samples/s, {record['seconds']:.0f} s"
-            + (
-                f"; valid HR@20 {valid['hr@20']:.2f} MRR@20 {valid['mrr@20']:.2f}"
-                + (" (best)" if best else "")
-                if valid is not None
-                else ""
-            )
-        )
-
     # -- calibrate, test, refit ---------------------------------------------------------
-    def _calibrate(self, run: _Run, selection: dict[str, Any], content: bool) -> None:
+    def _calibrate(self, run: RunState, selection: dict[str, Any], content: bool) -> None:
         """The repeat bonus, then a content model's new-item offset, chosen on validation
-        with the selected state; the choices go to ``selection`` and the model config."""
-        cfg, model, valid = self.train_config, run.model, run.data.valid
-        max_length = run.contract.inference_max_length
+        with the selected state (:func:`~sessionrec.train.calibration.calibrate`); the
+        choices go to ``selection`` and the model config."""
         assert run.best_state is not None
-        if valid is not None and cfg.repeat_bonus_grid:
-            model.load_state_dict(run.best_state)
-            bonus = calibrate_repeat_bonus(
-                model,
-                valid,
-                cfg.repeat_bonus_grid,
-                cfg.select_metric,
-                cfg.eval_batch_size,
+        max_length = run.contract.inference_max_length
+        selection.update(
+            calibrate(
+                run.model,
+                run.best_state,
+                run.data.valid,
+                self.train_config,
+                content,
                 max_length,
+                self._log,
             )
-            selection["repeat_bonus"] = bonus
-            model.config = replace(model.config, repeat_bonus=bonus["selected"])
-            self._log(f"repeat bonus: {bonus['selected']} (chosen on validation)")
-        if valid is not None and cfg.new_item_offset_grid and content:
-            model.load_state_dict(run.best_state)
-            offset = calibrate_new_item_offset(
-                model,
-                valid,
-                cfg.new_item_offset_grid,
-                cfg.select_metric,
-                cfg.eval_batch_size,
-                max_length,
-            )
-            selection["new_item_offset"] = offset
-            if offset["selected"] is not None:
-                model.config = replace(model.config, new_item_offset=offset["selected"])
-                self._log(f"new-item offset: {offset['selected']} (chosen on validation)")
-            else:
-                self._log(
-                    f"new-item offset: kept at {model.config.new_item_offset} (only "
-                    f"{offset['new_targets']} validation targets are new items)"
-                )
+        )
+
+    def _refit_recent(self, run: RunState, selection: dict[str, Any]) -> None:
+        """``refit="recent"``: :func:`~sessionrec.train.steps.recent_pass`."""
+        if run.plan is not None and self._deadline is not None:  # the epochs' limit is past
+            run.train_deadline = self._deadline - run.plan.reserve_s
+        record = recent_pass(run, self.train_config.seed)
+        selection["recent"] = {k: record[k] for k in ("samples", "rates", "seconds")}
+        rates = ", then ".join(f"{r:g}" for r in record["rates"])
+        self._log(
+            f"refit (recent): {len(record['rates'])} pass(es) over the validation samples at "
+            f"lr {rates}, {record['samples']:,} samples in {record['seconds']:.0f} s"
+            + ("" if record["complete"] else "; stopped by the time budget")
+        )
 
     def _test_and_save(
         self,
         dataset: SessionDataset | ShardedDataset,
-        run: _Run,
+        run: RunState,
         selection: dict[str, Any],
     ) -> TrainedModel:
         """The selected state on the test set, once; the model directory written."""
@@ -530,10 +514,13 @@ class Trainer:
             "test": test_metrics,
             **selection,
             "objective": run.objective,
-            "epochs_trained": len(run.history),
+            "epochs_trained": sum(1 for h in run.history if h.get("phase") != "recent"),
             "train_seconds": float(sum(seconds)),
             "seconds_per_epoch": float(
-                np.mean([h["seconds"] for h in run.history if h["complete"]] or [np.nan])
+                np.mean(
+                    [h["seconds"] for h in run.history if h["complete"] and "phase" not in h]
+                    or [np.nan]
+                )
             ),
         }
         run.model.cpu()  # saving, export and serving are CPU code
@@ -554,7 +541,7 @@ class Trainer:
     def _refit(
         self,
         dataset: SessionDataset | ShardedDataset,
-        run: _Run,
+        run: RunState,
         selection: dict[str, Any],
         resume: bool,
         catalog: ItemCatalog | None,
@@ -563,7 +550,14 @@ class Trainer:
         """Train a fresh model (or one warm-started like the selection run) on all
         training sessions for the selected epoch count, with the calibrated values."""
         epochs = run.best_epoch + 1
-        cfg = replace(self.train_config, validation_fraction=0.0, refit=False, epochs=epochs)
+        cfg = replace(
+            self.train_config,
+            validation_fraction=0.0,
+            refit="none",
+            epochs=epochs,
+            lr_decay_first=self._schedule.lr_decay_first,  # a budget plan's, when one ran
+            lr_decay_every=self._schedule.lr_decay_every,
+        )
         out = None if self.out_dir is None else self.out_dir / "refit"
         self._log(f"refit: {epochs} epoch(s) on all {run.data.n_train_sessions} training sessions")
         chosen = {
@@ -571,7 +565,11 @@ class Trainer:
             "new_item_offset": run.model.config.new_item_offset,
         }
         model_config = replace(self.model_config, **chosen)  # as chosen on validation
-        refit = Trainer(model_config, cfg, out, self.progress_arg).fit(
+        trainer = Trainer(model_config, cfg, out, self.progress_arg)
+        trainer._clock = self._clock
+        if run.plan is not None and self._deadline is not None:  # its steps stop in time
+            trainer._hard_deadline = self._deadline - run.plan.reserve_s
+        refit = trainer.fit(
             dataset,
             resume=resume and out is not None and (out / "checkpoint.pt").is_file(),
             catalog=catalog,
