@@ -198,7 +198,12 @@ def plot(dirs: list[str], png: str) -> None:
                 ax.plot(p["wall_seconds"] / 60, p[metric], "s", label=p["label"])
             ref = REFERENCE.get(result["data"])
             if ref:
-                ax.plot(ref["minutes"], ref[metric], "x", label="SR-GNN authors' code (earlier measurement)")
+                ax.plot(
+                    ref["minutes"],
+                    ref[metric],
+                    "x",
+                    label="SR-GNN authors' code (earlier measurement)",
+                )
             ax.set_xscale("log")
             ax.set_xlabel("wall minutes, from the command's start to its exit")
             ax.set_ylabel(f"test {metric.upper()}")
