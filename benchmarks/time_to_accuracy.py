@@ -180,7 +180,7 @@ def plot(dirs: list[str], png: str) -> None:
             budget = [
                 p
                 for p in result["points"]
-                if "--max-minutes" in p["label"] and "--refit" not in p["label"]
+                if p["label"].startswith("SR-GNN, --max-minutes") and "--refit" not in p["label"]
             ]
             budget.sort(key=lambda p: p["wall_seconds"])
             ax.plot(
