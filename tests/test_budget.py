@@ -25,6 +25,7 @@ from sessionrec.train.budget import (
     natural_epochs,
     plan_budget,
     rate_levels,
+    save_seconds,
     time_for_another_epoch,
 )
 from sessionrec.train.calibration import MAX_GRID_EXTENSIONS, extend_grid
@@ -103,9 +104,26 @@ def test_a_tiny_budget_still_trains_one_epoch_and_a_configured_full_refit_is_kep
     assert "refit='none' as configured" in kept.reason
 
 
-def test_the_margin_has_a_floor():
-    plan = plan_budget(60.0, 60.0, COSTS, None, 3, max_epochs=30)
-    assert plan.reserve_s == pytest.approx(10 + 10 + SAVE_S + MIN_MARGIN_S)
+def test_the_margin_and_the_saving_have_floors_that_shrink_with_a_small_budget():
+    # 300 s: saving SAVE_S, margin max(MIN_MARGIN_S, 0.03 * 300 = 9)
+    assert plan_budget(300.0, 300.0, COSTS, None, 3, 30).reserve_s == pytest.approx(20 + SAVE_S + 9)
+    # 120 s: saving 5 % (6 s), margin MIN_MARGIN_S (3.6 is less)
+    assert save_seconds(120.0) == 6.0
+    assert plan_budget(120.0, 120.0, COSTS, None, 3, 30).reserve_s == pytest.approx(
+        20 + 6 + MIN_MARGIN_S
+    )
+    # 60 s: saving and margin 5 % of the budget each (3 s), not 10 + 5 s of 60
+    assert save_seconds(60.0) == 3.0
+    assert plan_budget(60.0, 60.0, COSTS, None, 3, 30).reserve_s == pytest.approx(20 + 3 + 3)
+
+
+def test_the_reason_names_a_configured_refit_and_never_a_negative_count():
+    recent = plan_budget(3600.0, 3590.0, COSTS, None, 3, max_epochs=30, refit="recent")
+    assert recent.refit == "recent" and "refit='recent' as configured" in recent.reason
+    assert "fewer than" not in recent.reason  # 19 full epochs would fit: not the reason
+    tiny = plan_budget(12.0, 8.0, COSTS, None, 3, max_epochs=30)
+    assert "-" not in tiny.reason.split("left")[1].split("s each")[0]
+    assert "would leave 0 selection epoch(s)" in tiny.reason
 
 
 def test_after_each_epoch_the_plan_is_checked_with_the_measured_times():

@@ -508,7 +508,9 @@ def add_training_arguments(p: argparse.ArgumentParser, validation_fraction: bool
         "model on all training sessions for that many epochs; recent continues the selected "
         "model on the validation sessions (the latest), one pass per learning rate of its "
         "epochs (seconds, where full costs as many epochs again); none ships the selected "
-        "model; auto (the default): none, or recent under --max-minutes",
+        "model; auto (the default): none, and under --max-minutes the plan's choice (full "
+        "where the whole schedule fits twice, else recent). Put it after DIR: its value is "
+        "optional",
     )
     p.add_argument(
         "--set",

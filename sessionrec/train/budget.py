@@ -34,8 +34,8 @@ The plan (README, "Time to accuracy", measured on Diginetica):
 * A configured ``refit`` (``"full"``, ``"recent"``, ``"none"``) is kept, and the epochs
   are planned around it.
 * The reserve is the test, the calibration passes (one validation pass per grid), the
-  saving, and a margin of :data:`MARGIN_SHARE` of the budget (at least
-  :data:`MIN_MARGIN_S` seconds).
+  saving (:func:`save_seconds`), and a margin of :data:`MARGIN_SHARE` of the budget (at
+  least :data:`MIN_MARGIN_S` seconds, or :data:`SAVE_SHARE` of a budget under 100 s).
 * After every epoch :func:`time_for_another_epoch` checks, with the measured times,
   that one more epoch and what follows it still fit; early stopping (``patience``)
   applies as without a budget.
@@ -51,6 +51,8 @@ __all__ = [
     "MARGIN_SHARE",
     "MIN_MARGIN_S",
     "SAVE_S",
+    "SAVE_SHARE",
+    "save_seconds",
     "PROBE_STEPS",
     "PROBE_WARMUP_STEPS",
     "Costs",
@@ -66,8 +68,11 @@ __all__ = [
 MARGIN_SHARE = 0.03
 #: ... and at least this many seconds.
 MIN_MARGIN_S = 5.0
-#: Seconds reserved for writing the model directory (and, for ``fit``, the export).
+#: Seconds reserved for writing the model directory (and, for ``fit``, the export) ...
 SAVE_S = 10.0
+#: ... or this share of the budget when that is less (a small model saves in a second).
+SAVE_SHARE = 0.05
+
 #: Training steps timed before the plan is made (after :data:`PROBE_WARMUP_STEPS`).
 PROBE_STEPS = 30
 #: Steps before the probe's clock starts (allocator and thread-pool warm-up).
@@ -178,9 +183,14 @@ def measure_costs(
     )
 
 
+def save_seconds(budget_s: float) -> float:
+    """The saving's reserve: :data:`SAVE_S`, or :data:`SAVE_SHARE` of a small budget."""
+    return min(SAVE_S, SAVE_SHARE * budget_s)
+
+
 def _reserve(costs: Costs, budget_s: float) -> float:
-    margin = max(MIN_MARGIN_S, MARGIN_SHARE * budget_s)
-    return costs.test_s + costs.calibrate_s + SAVE_S + margin
+    margin = max(min(MIN_MARGIN_S, SAVE_SHARE * budget_s), MARGIN_SHARE * budget_s)
+    return costs.test_s + costs.calibrate_s + save_seconds(budget_s) + margin
 
 
 def plan_budget(
@@ -235,19 +245,25 @@ def plan_budget(
             mode, 0.0
         ),
         "test": costs.test_s,
-        "save": SAVE_S,
+        "save": save_seconds(budget_s),
     }
     text = (
         f"{left_s:.0f} of {budget_s:.0f} s left; {reserve:.0f} s kept for calibration, test, "
-        f"saving and a margin; an epoch costs about {costs.epoch_s:.0f} s and its "
-        f"validation {costs.valid_s:.0f} s. "
+        f"saving and a margin; an epoch costs about {_seconds(costs.epoch_s)} and its "
+        f"validation {_seconds(costs.valid_s)}. "
     )
+    full_fits = max(full_fits, 0)
     if not validation:
         text += "No validation split: the last epoch is kept. "
     elif mode == "none":
         text += "refit='none' as configured: the selected epoch is shipped. "
-    elif mode == "full" and refit == "full":
+    elif refit == "full":
         text += "refit='full' as configured: select on validation, then refit on everything. "
+    elif refit == "recent":
+        text += (
+            "refit='recent' as configured: select on validation, then continue the selected "
+            f"model on the validation sessions, one pass per learning rate (up to {passes}). "
+        )
     elif mode == "full":
         text += (
             f"{full_fits} selection epochs and as many refit epochs fit, at least the "
@@ -315,3 +331,7 @@ def time_for_another_epoch(
     # recent pass per rate up to it
     after = {"full": (best_epochs + 1) * costs.all_epoch_s, "recent": passes * costs.recent_s}
     return left - after.get(refit, 0.0) >= costs.selection_epoch_s
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.0f} s" if value >= 10 else f"{value:.1f} s"

@@ -84,7 +84,9 @@ class TrainConfig:
             continues for one pass over the validation sessions at the learning rate of
             the selected epoch: about a tenth of an epoch where ``"full"`` costs as many
             epochs again; README, "Time to accuracy") or ``"auto"`` (the default:
-            ``"none"``, and ``"recent"`` under a time budget, ``Trainer(max_minutes=...)``).
+            ``"none"``, and under a time budget, ``Trainer(max_minutes=...)``, the plan's
+            choice: ``"full"`` where it fits, else ``"recent"``;
+            :mod:`sessionrec.train.budget`).
             ``True`` / ``False`` (older configs) mean ``"full"`` / ``"none"``. The
             shipped model is tested.
         select_metric: validation metric(s) that pick the checkpoint: their sum.
