@@ -209,9 +209,10 @@ def plan_budget(
         costs: this machine's costs (:func:`measure_costs`).
         lr_decay_first, lr_decay_every: the configured schedule.
         max_epochs: ``TrainConfig.epochs``: the plan never trains more.
-        refit: the configured refit (``TrainConfig.refit``); ``"auto"``: the recent refit.
+        refit: the configured refit (``TrainConfig.refit``); ``"auto"``: the plan
+            chooses (``"full"`` where it fits, else ``"recent"``).
         validation: whether the run has a validation split (without one it trains the
-            epochs that fit, and nothing follows them).
+            epochs that fit, up to the natural length, and nothing follows them).
     """
     first = lr_decay_every if lr_decay_first is None else lr_decay_first
     target = natural_epochs(first, lr_decay_every)
