@@ -81,8 +81,8 @@ class TrainConfig:
             them): ``"none"`` (the selected state is shipped), ``"full"`` (a fresh model
             trained on all training sessions, validation included, for the selected epoch
             count, with the same seed and schedule) or ``"recent"`` (the selected state
-            continues for one pass over the validation sessions at the learning rate of
-            the selected epoch: about a tenth of an epoch where ``"full"`` costs as many
+            continues on the validation sessions, one pass at each learning rate its
+            epochs used: a tenth of an epoch a pass, where ``"full"`` costs as many
             epochs again; README, "Time to accuracy") or ``"auto"`` (the default:
             ``"none"``, and under a time budget, ``Trainer(max_minutes=...)``, the plan's
             choice: ``"full"`` where it fits, else ``"recent"``;
