@@ -209,8 +209,7 @@ def shuffled_chunks(
     samples: Samples | ChunkedSamples, rng: np.random.Generator
 ) -> Iterable[tuple[Samples, np.ndarray]]:
     """``(chunk, order)`` pairs for :func:`train_steps`: each chunk in a random order."""
-    parts = samples.chunks() if isinstance(samples, ChunkedSamples) else [samples]
-    return ((part, rng.permutation(len(part))) for part in parts)
+    return ((part, rng.permutation(len(part))) for part in samples.chunks())
 
 
 def pass_record(
@@ -257,7 +256,7 @@ def recent_pass(run: RunState, seed: int) -> dict[str, Any]:
     sampled = getattr(loss, "sampled", None)
     if sampled is not None:  # the validation targets join the counts (logQ of the pass)
         counts = run.data.target_counts.copy()
-        for part in valid.chunks() if isinstance(valid, ChunkedSamples) else [valid]:
+        for part in valid.chunks():
             counts += np.bincount(part.targets, minlength=len(counts))
         loss.sampled = sampled.with_counts(counts)
     run.model.train()
@@ -291,7 +290,7 @@ def eval_rate(
     samples, or the test's without them; ``inf`` for none)."""
     if len(samples) == 0:
         return math.inf
-    first = next(samples.chunks()) if isinstance(samples, ChunkedSamples) else samples
+    first = next(samples.chunks())
     batch = first.select(np.arange(min(len(first), batch_size)))
     clock = run.settings.clock
     t0 = clock()
