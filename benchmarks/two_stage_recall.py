@@ -9,14 +9,17 @@ two-stage files, and compare the two-stage answers with exact ones on test prefi
 ``--items``/``--clicks`` prepare the planted clickstream of ``sessionrec bench scale``
 (seed 0, ``min_item_support`` 2, test day 1) into ``OUT/data``; ``--data DIR`` takes a
 prepared dataset instead. ``--model DIR`` measures a model trained before (an exported
-model directory) instead of training one. The trainer's own test is cut to 2,000 samples (ranking millions of items
-for every test sample would take hours); the comparison uses other random test prefixes.
+model directory) instead of training one; ``--max-minutes M --train-only`` trains under a
+time budget and stops there (its peak RSS). The trainer's own test is cut to 2,000
+samples (ranking millions of items for every test sample would take hours); the
+comparison uses other random test prefixes.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import resource
 import time
 from pathlib import Path
 
@@ -31,7 +34,9 @@ from sessionrec.recommender import SessionRecommender
 from sessionrec.train import Trainer, config_preset
 
 
-def _train(dataset: SessionDataset, out: Path, epochs: int) -> dict:
+def _train(
+    dataset: SessionDataset, out: Path, epochs: int, max_minutes: float | None, export: bool
+) -> dict:
     test = dataset.test
     dataset.test = test.select(np.arange(min(2000, len(test))))
     model_config, train_config = config_preset(
@@ -39,17 +44,28 @@ def _train(dataset: SessionDataset, out: Path, epochs: int) -> dict:
         repeat_bonus_grid=(0.0, 2.0, 8.0),
     )  # fmt: skip
     start = time.perf_counter()
-    trained = Trainer(model_config, train_config, out, progress=False).fit(dataset)
+    trainer = Trainer(model_config, train_config, out, progress="lines", max_minutes=max_minutes)
+    trained = trainer.fit(dataset)
     result = {
         "train_s": time.perf_counter() - start,
+        "train_peak_rss_gb": _peak_rss_gb(),  # reading the data, training, evaluating
         "test_hr@20": trained.metrics["test"]["hr@20"],
+        "valid_hr@20": [(row.get("valid") or {}).get("hr@20") for row in trained.history],
         "repeat_bonus": trained.model.config.repeat_bonus,
     }
+    print(json.dumps(result), flush=True)
     dataset.test = test
+    if not export:
+        return result
     start = time.perf_counter()
     export_onnx(out, out / "model.onnx", ann=True)
     result["export_s"] = time.perf_counter() - start
     return result
+
+
+def _peak_rss_gb() -> float:
+    """This process's peak resident set so far, in GB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9
 
 
 def _serve(rec: SessionRecommender, sessions: list, targets: list) -> tuple[dict, list]:
@@ -68,6 +84,14 @@ def _serve(rec: SessionRecommender, sessions: list, targets: list) -> tuple[dict
     }, ids
 
 
+def _one_faiss_thread() -> None:
+    try:
+        import faiss
+    except ImportError:
+        return
+    faiss.omp_set_num_threads(1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", help="a prepared dataset folder")
@@ -76,8 +100,15 @@ def main() -> None:
     parser.add_argument("--out", help="where the model and its export go (when training)")
     parser.add_argument("--model", help="an exported model directory to measure instead")
     parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--max-minutes", type=float, help="train under this time budget")
+    parser.add_argument(
+        "--train-only", action="store_true", help="stop after training (its time and peak RSS)"
+    )
     parser.add_argument("--sessions", type=int, default=2000)
     parser.add_argument("--nprobe", default="", help="comma-separated; default: the export's")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="training threads (serving is timed on one)"
+    )
     args = parser.parse_args()
     if (args.out is None) == (args.model is None):
         parser.error("give --out (train, then measure) or --model (measure), not both")
@@ -85,7 +116,7 @@ def main() -> None:
         parser.error("give --data DIR, or --items N and --clicks M (a planted catalog)")
     if args.data is None and args.out is None:
         parser.error("--items needs --out (the dataset goes to OUT/data)")
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
     data = Path(args.data or Path(args.out) / "data")
     if args.data is None:
         start = time.perf_counter()
@@ -96,7 +127,11 @@ def main() -> None:
     result: dict = {"items": dataset.n_items}
     model = Path(args.model or Path(args.out) / "model")
     if args.model is None:
-        result.update(_train(dataset, model, args.epochs))
+        result.update(_train(dataset, model, args.epochs, args.max_minutes, not args.train_only))
+        if args.train_only:
+            return
+    torch.set_num_threads(1)
+    _one_faiss_thread()
     test = dataset.test
     pick = np.random.default_rng(0).choice(len(test), args.sessions, replace=False)
     sessions = [dataset.vocab.id_of(test.prefix(i)).tolist() for i in pick]

@@ -163,6 +163,7 @@ def export_onnx(
         item_table_dtype=item_table_dtype,
         max_session_length=max_session_length,
     )
+    del model  # a model this call loaded goes now that its inference weights are read
     with_ann = _with_ann(ann, x)
     table_bytes = x.weights.item_table.size * (
         4 if x.dtype == "fp32" else 2 if x.dtype == "fp16" else 1

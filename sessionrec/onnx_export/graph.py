@@ -134,9 +134,13 @@ class ExportInputs:
     """What the graphs of one export are built from, checked and read once (the item
     table is a 4 N d byte array: the exact graph and the two-stage graphs share it).
 
+    It holds no reference to the model, whose weights (the id table included) can go
+    once these are read.
+
     Attributes:
-        trained: the model (:class:`sessionrec.train.TrainedModel`).
-        cfg: its :class:`~sessionrec.nn.srgnn.SRGNNConfig`.
+        file_metadata: the files' ``metadata_props``
+            (:func:`~sessionrec.onnx_export.contract.file_metadata`).
+        cfg: the model's :class:`~sessionrec.nn.srgnn.SRGNNConfig`.
         vocab: its item vocabulary.
         weights: ``model.inference_weights()``.
         popularity: ``[N]`` float32, each item's share of the training clicks.
@@ -145,7 +149,7 @@ class ExportInputs:
         opset: the ONNX opset of the default domain.
     """
 
-    trained: TrainedModel
+    file_metadata: dict[str, str]
     cfg: SRGNNConfig
     vocab: ItemVocab
     weights: SRGNNWeights
@@ -155,8 +159,8 @@ class ExportInputs:
     opset: int
 
     def metadata(self) -> dict[str, str]:
-        """The file's ``metadata_props`` (:func:`~sessionrec.onnx_export.contract.file_metadata`)."""
-        return file_metadata(self.trained, self.opset, self.dtype, self.max_len)
+        """A copy of the file's ``metadata_props``."""
+        return dict(self.file_metadata)
 
 
 def export_inputs(
@@ -208,7 +212,8 @@ def export_inputs(
     popularity = (counts / total if total > 0 else counts).astype(np.float32)
     weights = trained.model.inference_weights()
     _check_finite(weights)
-    return ExportInputs(trained, cfg, vocab, weights, popularity, max_len, item_table_dtype, opset)
+    metadata = file_metadata(trained, opset, item_table_dtype, max_len)
+    return ExportInputs(metadata, cfg, vocab, weights, popularity, max_len, item_table_dtype, opset)
 
 
 def _check_finite(weights: Any, path: str = "") -> None:

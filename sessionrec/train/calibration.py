@@ -22,10 +22,9 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-import torch
-
 from sessionrec.data.sessions import ChunkedSamples, Samples
 from sessionrec.nn.srgnn import SRGNN
+from sessionrec.train.best_state import BestState
 from sessionrec.train.config import TrainConfig
 from sessionrec.train.evaluation import calibrate_new_item_offset, calibrate_repeat_bonus
 
@@ -77,7 +76,7 @@ def extend_grid(
 
 def calibrate(
     model: SRGNN,
-    state: dict[str, torch.Tensor],
+    state: BestState,
     valid: Samples | ChunkedSamples | None,
     cfg: TrainConfig,
     content: bool,
@@ -97,7 +96,7 @@ def calibrate(
     if valid is None:
         return chosen
     if cfg.repeat_bonus_grid:
-        model.load_state_dict(state)
+        state.load_into(model)
         bonus = extend_grid(
             lambda grid: calibrate_repeat_bonus(
                 model, valid, grid, cfg.select_metric, cfg.eval_batch_size, max_length
@@ -109,7 +108,7 @@ def calibrate(
         model.config = replace(model.config, repeat_bonus=bonus["selected"])
         log(f"repeat bonus: {bonus['selected']} (chosen on validation{_extension(bonus)})")
     if cfg.new_item_offset_grid and content:
-        model.load_state_dict(state)
+        state.load_into(model)
         offset = extend_grid(
             lambda grid: calibrate_new_item_offset(
                 model, valid, grid, cfg.select_metric, cfg.eval_batch_size, max_length

@@ -17,6 +17,9 @@ A model directory holds::
                      loading refuses a file that does not match it
     checkpoint.pt    the last epoch's full training state, for resuming (not listed in the
                      manifest: it changes every epoch)
+    best-epoch-N.bin the best epoch's weights of a model of 256 MiB or more, which
+                     checkpoint.pt refers to (:mod:`sessionrec.train.best_state`; a
+                     smaller model keeps them in checkpoint.pt)
 
 Formats: ``sessionrec.model/2`` (this version). ``sessionrec.model/1`` (sessionrec 0.1)
 loads too: its training config's ``valid_fraction`` and ``max_session_length`` become the

@@ -23,6 +23,7 @@ from sessionrec.data.sessions import ChunkedSamples, Samples
 from sessionrec.errors import NonFiniteError
 from sessionrec.graph import session_graph_batch
 from sessionrec.nn.srgnn import SRGNN
+from sessionrec.train.best_state import BestState
 from sessionrec.train.budget import PROBE_STEPS, PROBE_WARMUP_STEPS, BudgetPlan
 from sessionrec.train.distributed import all_reduce_sum, from_rank_zero
 from sessionrec.train.evaluation import evaluate_model
@@ -84,7 +85,7 @@ class RunState:
     history: list[dict[str, Any]] = field(default_factory=list)
     best_score: float = -math.inf
     best_epoch: int = -1
-    best_state: dict[str, torch.Tensor] | None = None
+    best: BestState = field(default_factory=lambda: BestState(None))  # the selected weights
     progress_score: float = -math.inf  # early stopping (min_improvement)
     stale: int = 0
     start_epoch: int = 0
@@ -234,7 +235,7 @@ def recent_pass(run: RunState, seed: int) -> dict[str, Any]:
     selection run never trained on) with the selected run's schedule in miniature: one
     pass at each learning rate the run trained with up to the selected epoch (Diginetica,
     `default`, best epoch 6: a pass at 1e-3, then one at 1e-4), the optimiser's state as
-    the epochs left it. The result becomes ``run.best_state`` and its record joins
+    the epochs left it. The result becomes ``run.best`` and its record joins
     ``run.history`` (``"phase": "recent"``), which it returns.
 
     Measured (README, "Time to accuracy"; Diginetica, `default`, the same model selected
@@ -244,14 +245,14 @@ def recent_pass(run: RunState, seed: int) -> dict[str, Any]:
     selected epoch's own 1e-4 gained half a point in a trial: the pass at the initial
     rate is what moves the model to the latest sessions.
     """
-    assert run.best_state is not None and run.data.valid is not None
+    assert run.best.kept and run.data.valid is not None
     valid, clock = run.data.valid, run.settings.clock
     rates: list[float] = []
     for h in run.history:
         if "phase" not in h and h["epoch"] <= run.best_epoch + 1 and float(h["lr"]) not in rates:
             rates.append(float(h["lr"]))
     rates = rates or [run.settings.lr]
-    run.model.load_state_dict(run.best_state)
+    run.best.load_into(run.model)
     loss = getattr(run.step, "module", run.step)  # the BatchLoss, wrapped by DDP or not
     sampled = getattr(loss, "sampled", None)
     if sampled is not None:  # the validation targets join the counts (logQ of the pass)
@@ -279,7 +280,7 @@ def recent_pass(run: RunState, seed: int) -> dict[str, Any]:
         "complete": not stopped,
     }
     run.history.append(record)
-    run.best_state = {k: v.detach().clone() for k, v in run.model.state_dict().items()}
+    run.best.keep(run.model, len(run.history) - 1)
     return record
 
 

@@ -35,24 +35,13 @@ from sessionrec.data.contract import DataContract
 from sessionrec.errors import ConfigError
 from sessionrec.nn.content import catalog_tensors
 from sessionrec.nn.srgnn import SRGNN, SRGNNConfig
-from sessionrec.train.budget import (
-    measure_costs,
-    plan_budget,
-    time_for_another_epoch,
-)
+from sessionrec.train.best_state import BestState
+from sessionrec.train.budget import measure_costs, plan_budget, time_for_another_epoch
 from sessionrec.train.calibration import calibrate
 from sessionrec.train.checkpoint import load_checkpoint, run_identity, save_checkpoint
 from sessionrec.train.config import TrainConfig, lr_factor
-from sessionrec.train.distributed import (
-    from_rank_zero,
-    rank_and_world,
-    resolve_device,
-)
-from sessionrec.train.evaluation import (
-    evaluate_model,
-    record_selection,
-    selection_score,
-)
+from sessionrec.train.distributed import from_rank_zero, rank_and_world, resolve_device
+from sessionrec.train.evaluation import evaluate_model, record_selection, selection_score
 from sessionrec.train.model_dir import TrainedModel
 from sessionrec.train.objective import (
     BatchLoss,
@@ -171,35 +160,38 @@ class Trainer:
             start = self._clock() if self.started_at is None else self.started_at
             self._deadline = start + 60 * self.max_minutes
         run = self._start(dataset, catalog, warm_start)
-        if resume:
-            self._resume(run)
-        self._train_epochs(run, dataset)
-        if run.best_state is None:
-            raise ConfigError(
-                "no epoch was trained (the epochs were already done, or max_minutes is 0)",
-                options=("TrainConfig.epochs", "Trainer.max_minutes"),
+        try:
+            if resume:
+                self._resume(run)
+            self._train_epochs(run, dataset)
+            if not run.best.kept:
+                raise ConfigError(
+                    "no epoch was trained (the epochs were already done, or max_minutes is 0)",
+                    options=("TrainConfig.epochs", "Trainer.max_minutes"),
+                )
+            selection: dict[str, Any] = {
+                "valid": next(h["valid"] for h in run.history if h["epoch"] == run.best_epoch + 1),
+                "best_epoch": run.best_epoch + 1,
+            }
+            if run.warm is not None:
+                selection["warm_start"] = run.warm
+            self._calibrate(run, selection, catalog is not None)
+            record_selection(
+                selection,
+                self.train_config.select_metric,
+                run.model.config.repeat_bonus,
+                run.model.config.new_item_offset,
+                run.refit,
             )
-        selection: dict[str, Any] = {
-            "valid": next(h["valid"] for h in run.history if h["epoch"] == run.best_epoch + 1),
-            "best_epoch": run.best_epoch + 1,
-        }
-        if run.warm is not None:
-            selection["warm_start"] = run.warm
-        self._calibrate(run, selection, catalog is not None)
-        record_selection(
-            selection,
-            self.train_config.select_metric,
-            run.model.config.repeat_bonus,
-            run.model.config.new_item_offset,
-            run.refit,
-        )
-        if run.plan is not None:
-            selection["budget"] = run.plan.to_dict()
-        if run.refit == "full":
-            return self._refit(dataset, run, selection, resume, catalog, warm_start)
-        if run.refit == "recent":
-            self._refit_recent(run, selection)
-        return self._test_and_save(dataset, run, selection)
+            if run.plan is not None:
+                selection["budget"] = run.plan.to_dict()
+            if run.refit == "full":
+                return self._refit(dataset, run, selection, resume, catalog, warm_start)
+            if run.refit == "recent":
+                self._refit_recent(run, selection)
+            return self._test_and_save(dataset, run, selection)
+        finally:
+            run.best.close()  # a private temporary file of the best state
 
     # -- start --------------------------------------------------------------------------
     def _start(
@@ -292,6 +284,7 @@ class Trainer:
             refit="none" if cfg.refit == "auto" else cfg.refit,
             max_epochs=cfg.epochs,
             train_deadline=self._hard_deadline,
+            best=BestState(self.out_dir if self.rank == 0 else None),
         )
 
     def _resume(self, run: RunState) -> None:
@@ -303,7 +296,8 @@ class Trainer:
         run.start_epoch = int(ck["epoch"]) + 1
         run.history = json.loads(ck["history"])
         run.best_score, run.best_epoch = float(ck["best_score"]), int(ck["best_epoch"])
-        run.best_state = ck["best_model"]
+        assert run.checkpoint_path is not None  # load_checkpoint refuses a run without one
+        run.best.restore(ck, run.checkpoint_path.parent, run.best_epoch)
         run.progress_score = float(ck.get("progress_score", run.best_score))
         run.stale = int(ck.get("stale", run.start_epoch - 1 - run.best_epoch))
         if "schedule" in ck:  # a budget plan's schedule: the resumed epochs keep it
@@ -429,7 +423,7 @@ class Trainer:
         run.history.append(record)
         if score > run.best_score:
             run.best_score, run.best_epoch = score, epoch
-            run.best_state = {k: v.detach().clone() for k, v in run.model.state_dict().items()}
+            run.best.keep(run.model, epoch)
         if run.data.valid is None or score > run.progress_score + cfg.min_improvement:
             run.progress_score, run.stale = score, 0
         else:
@@ -445,13 +439,14 @@ class Trainer:
                     "history": json.dumps(run.history),
                     "best_score": run.best_score,
                     "best_epoch": run.best_epoch,
-                    "best_model": run.best_state,
+                    **run.best.checkpoint_entries(),
                     "progress_score": run.progress_score,
                     "stale": run.stale,
                     "schedule": [self._schedule.lr_decay_first, self._schedule.lr_decay_every],
                 },
                 self._identity(run),
             )
+            run.best.committed()
 
     def _identity(self, run: RunState) -> dict[str, Any]:
         """This run's identity in its checkpoint: data, contract, model config."""
@@ -462,12 +457,12 @@ class Trainer:
         """The repeat bonus, then a content model's new-item offset, chosen on validation
         with the selected state (:func:`~sessionrec.train.calibration.calibrate`); the
         choices go to ``selection`` and the model config."""
-        assert run.best_state is not None
+        assert run.best.kept
         max_length = run.contract.inference_max_length
         selection.update(
             calibrate(
                 run.model,
-                run.best_state,
+                run.best,
                 run.data.valid,
                 self.train_config,
                 content,
@@ -497,8 +492,8 @@ class Trainer:
     ) -> TrainedModel:
         """The selected state on the test set, once; the model directory written."""
         cfg = self.train_config
-        assert run.best_state is not None
-        run.model.load_state_dict(run.best_state)
+        assert run.best.kept
+        run.best.load_into(run.model)
         test_metrics = evaluate_model(
             run.model,
             dataset.test,
