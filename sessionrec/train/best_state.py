@@ -105,7 +105,7 @@ class BestState:
         ):
             raise ArtifactError(
                 f"{self.path}: its tensors are not those of this model; train again "
-                "without --resume, or in a new folder",
+                "without resuming, or in a new folder",
                 options=("Trainer.fit.resume",),
             )
         try:
@@ -116,7 +116,7 @@ class BestState:
         except FileNotFoundError:
             raise ArtifactError(
                 f"{self.path}: the best epoch's weights are missing; train again "
-                "without --resume, or in a new folder",
+                "without resuming, or in a new folder",
                 options=("Trainer.fit.resume",),
             ) from None
 
@@ -198,7 +198,7 @@ def _read(fh: Any, tensor: torch.Tensor, path: Path) -> None:
         if fh.readinto(memoryview(buffer.numpy())) != block.numel():
             raise ArtifactError(
                 f"{path}: shorter than the weights it should hold (a write was cut); "
-                "train again without --resume",
+                "train again without resuming",
                 options=("Trainer.fit.resume",),
             )
         if not on_cpu:
