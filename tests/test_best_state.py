@@ -156,6 +156,16 @@ def test_a_resumed_run_reads_the_spilled_best_state(tiny_dataset, tmp_path, monk
     assert _states_equal(resumed.model, whole.model.state_dict())
 
 
+def test_the_run_folder_keeps_only_the_file_its_checkpoint_refers_to(
+    tiny_dataset, tmp_path, monkeypatch
+):
+    """The recent refit's result is kept as a file too; once the run ends it is in
+    model.pt, and only the checkpoint's file stays (for resuming)."""
+    _train(tiny_dataset, tmp_path, monkeypatch, spill=True, epochs=2, refit="recent")
+    ck = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert [p.name for p in tmp_path.glob("best-epoch-*")] == [ck["best_model_file"]]
+
+
 def test_the_recent_refit_keeps_its_result_as_the_best_state(tiny_dataset, tmp_path, monkeypatch):
     in_memory = _train(tiny_dataset, None, monkeypatch, spill=False, epochs=2, refit="recent")
     spilled = _train(tiny_dataset, None, monkeypatch, spill=True, epochs=2, refit="recent")

@@ -2,8 +2,7 @@
 
 Training keeps the weights of the best epoch so far while later epochs change the model;
 calibration, the recent refit and the test start from them. A second copy in memory
-doubles the item table: 2 GB more at 5 million items and ``d = 100`` (the process that
-trained such a catalog for an epoch peaked at 8.7 GB, 6.5 GB without it). So a state of
+doubles the item table: 2 GB more at 5 million items and ``d = 100``. So a state of
 :data:`SPILL_BYTES` or more goes to a file instead, written from the model's tensors and
 read back into them in blocks of :data:`_BLOCK_BYTES` (plain reads into the parameters:
 no second table in memory and no memory map whose pages would count as the process's),
@@ -75,15 +74,13 @@ class BestState:
         else:
             self._memory = None
             self.path = self._folder() / f"{_PREFIX}{epoch + 1}.bin"
-            self.layout = [
-                [k, str(v.dtype).removeprefix("torch."), list(v.shape)] for k, v in state.items()
-            ]
+            self.layout = [[k, _dtype_name(v), list(v.shape)] for k, v in state.items()]
             tmp = self.path.with_name(self.path.name + ".tmp")
             with open(tmp, "wb") as fh:
                 for tensor in state.values():
                     _write(fh, tensor.detach())
             os.replace(tmp, self.path)
-        self._prune()
+        self._prune(keep=(self.path, self._committed))
 
     def load_into(self, model: torch.nn.Module) -> None:
         """Copy the kept weights into ``model`` (the same architecture).
@@ -100,7 +97,7 @@ class BestState:
         state = model.state_dict()
         names = [entry[0] for entry in self.layout]
         if names != list(state) or any(
-            list(state[k].shape) != shape or str(state[k].dtype).removeprefix("torch.") != dtype
+            list(state[k].shape) != shape or _dtype_name(state[k]) != dtype
             for k, dtype, shape in self.layout
         ):
             raise ArtifactError(
@@ -132,7 +129,7 @@ class BestState:
         """The checkpoint of :meth:`checkpoint_entries` is written: the files of earlier
         states go."""
         self._committed = self.path
-        self._prune()
+        self._prune(keep=(self.path,))
 
     def restore(self, checkpoint: dict[str, Any], directory: Path, epoch: int) -> None:
         """The state a checkpoint of ``directory`` kept (either form of
@@ -147,7 +144,10 @@ class BestState:
             self._memory, self.path, self.layout = checkpoint["best_model"], None, []
 
     def close(self) -> None:
-        """Remove the private temporary folder, if one was made."""
+        """The run is over: remove the private temporary folder, if one was made, and in
+        the run's folder every file but the one its checkpoint refers to (a recent
+        refit's result is in the saved model)."""
+        self._prune(keep=(self._committed,))
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
@@ -160,15 +160,20 @@ class BestState:
             self._tmp = tempfile.TemporaryDirectory(prefix="sessionrec-best-")
         return Path(self._tmp.name)
 
-    def _prune(self) -> None:
-        """Remove the files of earlier best states, except the one the last checkpoint
-        refers to (a killed run resumes from that checkpoint)."""
+    def _prune(self, keep: tuple[Path | None, ...]) -> None:
+        """Remove the files of best states but those in ``keep`` (the current one, and
+        the one the last checkpoint refers to: a killed run resumes from it)."""
         folder = self._directory or (None if self._tmp is None else Path(self._tmp.name))
         if folder is None or not folder.is_dir():
             return
         for path in folder.glob(f"{_PREFIX}*.bin"):
-            if path not in (self.path, self._committed):
+            if path not in keep:
                 path.unlink(missing_ok=True)
+
+
+def _dtype_name(tensor: torch.Tensor) -> str:
+    """``"float32"`` for ``torch.float32``: the dtype as the layout names it."""
+    return str(tensor.dtype).removeprefix("torch.")
 
 
 def _flat_bytes(tensor: torch.Tensor) -> torch.Tensor:
