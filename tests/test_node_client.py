@@ -176,6 +176,28 @@ def test_random_int64_ids_give_identical_output_from_both_clients(big_id_model, 
     ]
 
 
+@needs_node
+@pytest.mark.parametrize("exclude", [False, True])
+def test_one_click_sessions_beside_an_empty_one(big_id_model, exclude):
+    """The property test's find: ``[[], [2**53 + 1]]`` with ``k=1`` gave the Node.js
+    client the seen item scored Infinity (a NaN row from a product over an empty axis in
+    onnxruntime 1.30; see test_onnx_export's no-empty-tensor test). Both clients now
+    print SessionRecommender's answer, finite scores, for one-click sessions in a batch."""
+    model, ids = big_id_model
+    sessions = [[], [2**53 + 1], [ids[5]], [], [ids[5]]]
+    for k in (1, 3):
+        request = json.dumps({"sessions": sessions, "k": k, "exclude_seen": exclude})
+        node, python = _both(model, request)
+        assert node == python
+        want = SessionRecommender.load(model, threads=1).next_items_batch(
+            sessions, k=k, exclude_seen=exclude
+        )
+        results = json.loads(node)["results"]
+        assert results == [w.to_dict() for w in want]
+        assert all(math.isfinite(i["score"]) for r in results for i in r["items"])
+        assert len(results[1]["items"]) == k
+
+
 # -- the JSON both print ------------------------------------------------------------------
 def _node_eval(script: str, text: str) -> str:
     out = _run([NODE, "-e", script], text)

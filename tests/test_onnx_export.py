@@ -145,6 +145,28 @@ def test_matrices_equal_the_dense_session_graph(graph_probe, raw_sessions):
 
 
 # -- parity with PyTorch ----------------------------------------------------------------
+@pytest.mark.parametrize("sessions", [[[], [7]], [[7]], [[7], [3]], [[], [3, 3]], [[]]])
+def test_no_tensor_of_the_graph_is_empty_for_short_sessions(sessions):
+    """Every intermediate tensor of the graph has a non-empty shape for any non-empty
+    batch, however short its sessions: a product over an empty axis (``P[:-1]`` of a
+    one-click session, ``[B, 0, W]``) is left uninitialised by onnxruntime 1.30's
+    FusedMatMul (the Node.js client's), which gave NaN scores to one-click sessions
+    batched beside an empty one (``[[], [2**53 + 1]]``, found by the Node.js property
+    test)."""
+    import onnxruntime as ort
+
+    model = build_onnx_model(random_model("int"))
+    names = [o for node in model.graph.node for o in node.output if o]
+    session = ort.InferenceSession(_with_outputs(model, names).SerializeToString())
+    feeds = {
+        "item_ids": pad_batch(_sessions("int", sessions), "int"),
+        "k": np.array([3]),
+        "exclude_seen": np.array([False]),
+    }
+    empty = [(n, v.shape) for n, v in zip(names, session.run(names, feeds)) if v.size == 0]
+    assert empty == []
+
+
 @pytest.mark.parametrize("preset, kind", TRAINED)
 def test_top_k_equals_pytorch(trained_models, preset, kind):
     trained, _, session = trained_models[preset, kind]

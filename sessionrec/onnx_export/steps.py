@@ -186,7 +186,7 @@ def session_graph(g: GraphBuilder, clicks: Clicks, edge_weights: str) -> tuple[s
 
     .. math::
 
-        C = P_{:-1}^\top P_{1:} \qquad
+        C = P_{:-1}^\top P_{1:} = P^\top \begin{bmatrix} P_{1:} \\ 0 \end{bmatrix} \qquad
         A^{in}_{ij} = \frac{f_j A_{ji}}{\sum_u f_u A_{ui}} \qquad
         A^{out}_{ij} = \frac{f_j A_{ij}}{\sum_v f_v A_{iv}}
 
@@ -194,14 +194,17 @@ def session_graph(g: GraphBuilder, clicks: Clicks, edge_weights: str) -> tuple[s
     """
     c = g.const
     x, mask, width = clicks.x, clicks.mask, clicks.width
-    one, zero = c([1], dtype=_I64), c([0], dtype=_I64)
-    axis1 = one
+    one = axis1 = c([1], dtype=_I64)
     same = g.op("Equal", g.op("Unsqueeze", x, c([2], dtype=_I64)), g.op("Unsqueeze", x, axis1))
     same = g.op("And", same, g.op("Unsqueeze", mask, c([2], dtype=_I64)))  # P, pads excluded
     same_f = g.op("Cast", same, to=TensorProto.FLOAT)  # [B, W, W]
-    before = g.op("Slice", same_f, zero, c([-1], dtype=_I64), axis1)  # P[:-1]
-    after = g.op("Slice", same_f, one, c([_INT64_MAX], dtype=_I64), axis1)  # P[1:]
-    transitions = g.op("MatMul", g.op("Transpose", before, perm=[0, 2, 1]), after)  # C
+    # C = P^T P' with P' = P[1:] and a zero last row, which equals P[:-1]^T P[1:] with
+    # no empty tensor: with one column (W = 1) P[:-1] would be [B, 0, W], and
+    # onnxruntime 1.30's FusedMatMul (the Node.js client's) leaves a product over an
+    # empty axis uninitialised instead of zero (NaN scores for one-click sessions)
+    padded = g.op("Pad", same_f, c([0, 0, 0, 0, 1, 0], dtype=_I64))  # [B, W + 1, W]
+    after = g.op("Slice", padded, one, c([_INT64_MAX], dtype=_I64), axis1)  # P', [B, W, W]
+    transitions = g.op("MatMul", g.op("Transpose", same_f, perm=[0, 2, 1]), after)  # C
     adjacency = (
         g.op("Min", transitions, c(1.0, dtype=_F32)) if edge_weights == "binary" else transitions
     )
