@@ -9,8 +9,9 @@ two-stage files, and compare the two-stage answers with exact ones on test prefi
 ``--items``/``--clicks`` prepare the planted clickstream of ``sessionrec bench scale``
 (seed 0, ``min_item_support`` 2, test day 1) into ``OUT/data``; ``--data DIR`` takes a
 prepared dataset instead. ``--model DIR`` measures a model trained before (an exported
-model directory) instead of training one; ``--max-minutes M --train-only`` trains under a
-time budget and stops there (its peak RSS). The trainer's own test is cut to 2,000
+model directory) instead of training one, and with ``--export flat|pq4|auto`` exports it
+again first with that index (``export_onnx(ann_codes=...)``); ``--max-minutes M
+--train-only`` trains under a time budget and stops there (its peak RSS). The trainer's own test is cut to 2,000
 samples (ranking millions of items for every test sample would take hours); the
 comparison uses other random test prefixes.
 """
@@ -32,6 +33,14 @@ from sessionrec.data.protocol import ProtocolConfig, prepare
 from sessionrec.onnx_export import export_onnx
 from sessionrec.recommender import SessionRecommender
 from sessionrec.train import Trainer, config_preset
+
+
+def _export(model: Path, codes: str) -> dict:
+    """Export ``model`` (a model directory) with two-stage files of index ``codes``."""
+    start = time.perf_counter()
+    export_onnx(model, model / "model.onnx", ann=True, ann_codes=codes)
+    index = model / "model.ann.faiss"
+    return {"export_s": time.perf_counter() - start, "index_mb": index.stat().st_size / 1e6}
 
 
 def _train(
@@ -57,9 +66,7 @@ def _train(
     dataset.test = test
     if not export:
         return result
-    start = time.perf_counter()
-    export_onnx(out, out / "model.onnx", ann=True)
-    result["export_s"] = time.perf_counter() - start
+    result.update(_export(out, "auto"))
     return result
 
 
@@ -104,6 +111,11 @@ def main() -> None:
     parser.add_argument(
         "--train-only", action="store_true", help="stop after training (its time and peak RSS)"
     )
+    parser.add_argument(
+        "--export",
+        choices=("auto", "flat", "pq4"),
+        help="with --model: export it again first, with this two-stage index",
+    )
     parser.add_argument("--sessions", type=int, default=2000)
     parser.add_argument("--nprobe", default="", help="comma-separated; default: the export's")
     parser.add_argument(
@@ -126,6 +138,11 @@ def main() -> None:
     dataset = SessionDataset.load(data)
     result: dict = {"items": dataset.n_items}
     model = Path(args.model or Path(args.out) / "model")
+    if args.export is not None:
+        if args.model is None:
+            parser.error("--export needs --model (a trained run exports itself)")
+        result.update(_export(model, args.export))
+        print(json.dumps(result), flush=True)
     if args.model is None:
         result.update(_train(dataset, model, args.epochs, args.max_minutes, not args.train_only))
         if args.train_only:
@@ -143,6 +160,7 @@ def main() -> None:
         rec = SessionRecommender.load(model, threads=1, nprobe=nprobe)
         row, ids = _serve(rec, sessions, targets)
         row["nprobe"] = rec.nprobe
+        row["index"] = rec.metadata.get("ann_index")
         row["recall@20_vs_exact"] = float(
             np.mean([len(set(a) & set(b)) / max(len(b), 1) for a, b in zip(ids, exact)])
         )

@@ -32,7 +32,7 @@ class SessionrecError(Exception):
         *args: the message (as for :class:`Exception`).
         options: the API options that fix the problem, as ``Class.field`` or
             ``function.parameter`` (for example ``("ColumnMap.session", "read_clicks.format")``).
-            The command line prints the flag of each (``sessionrec.cli.options.FLAGS``).
+            The command line prints the flag of each (``sessionrec.cli.flags.FLAGS``).
 
     Attributes:
         options: the same, as a tuple (empty when no option is the fix).

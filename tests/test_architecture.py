@@ -72,7 +72,7 @@ def _raised_texts(tree: ast.AST) -> list[tuple[int, str]]:
 def test_library_errors_name_api_options_not_command_line_flags():
     """Only the command line (sessionrec/cli/) speaks of flags; the library names the API
     option in its message and in ``SessionrecError.options``, which the CLI turns into
-    flags (sessionrec/cli/options.py, FLAGS)."""
+    flags (sessionrec/cli/flags.py, FLAGS)."""
     found = []
     for path in _modules():
         if "cli" in path.relative_to(PACKAGE).parts:
@@ -84,9 +84,9 @@ def test_library_errors_name_api_options_not_command_line_flags():
 
 
 def test_every_option_an_error_names_has_a_flag_or_is_api_only():
-    """The options library errors name map to flags (sessionrec/cli/options.py), or are
+    """The options library errors name map to flags (sessionrec/cli/flags.py), or are
     listed here as set by the Python API alone: a typo would print no flag."""
-    from sessionrec.cli.options import flag_for
+    from sessionrec.cli.flags import flag_for
 
     named = set()
     for path in _modules():

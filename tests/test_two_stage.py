@@ -196,18 +196,17 @@ def test_string_ids_and_a_paper_model(tmp_path):
         _assert_same(rec.next_items(clicks, k=15), exact.next_items(clicks, k=15), atol=1e-4)
 
 
-def test_new_item_offset_is_a_column_of_the_index(tmp_path):
-    """A content model's items without clicks get new_item_offset b: the index holds
-    [e_j, b_j] and is queried with [q, 1], the re-scoring adds b_j as the exact graph."""
+def _content_model(n: int, dim: int):
+    """A content model of ``n`` items (categories of 5, every third item without clicks)
+    with new_item_offset -0.7."""
     import torch
 
     from sessionrec.data.vocab import ItemVocab
     from sessionrec.nn.srgnn import SRGNN, SRGNNConfig
     from sessionrec.train import TrainConfig, TrainedModel
 
-    n = 400
     torch.manual_seed(0)
-    config = SRGNNConfig(n_items=n, dim=8, content={"cardinalities": [5]}, new_item_offset=-0.7)
+    config = SRGNNConfig(n_items=n, dim=dim, content={"cardinalities": [5]}, new_item_offset=-0.7)
     model = SRGNN(config)
     cold = torch.zeros(n, dtype=torch.bool)
     cold[::3] = True
@@ -215,7 +214,13 @@ def test_new_item_offset_is_a_column_of_the_index(tmp_path):
         {"categorical": torch.arange(n)[:, None] % 5, "numeric": torch.zeros(n, 0)}, cold
     )
     counts = np.random.default_rng(0).integers(0, 9, n)
-    trained = TrainedModel(model.eval(), ItemVocab(raw_ids("int", n)), TrainConfig(), counts)
+    return TrainedModel(model.eval(), ItemVocab(raw_ids("int", n)), TrainConfig(), counts)
+
+
+def test_new_item_offset_is_a_column_of_the_index(tmp_path):
+    """A content model's items without clicks get new_item_offset b: the index holds
+    [e_j, b_j] and is queried with [q, 1], the re-scoring adds b_j as the exact graph."""
+    trained = _content_model(400, 8)
     rec = SessionRecommender.load(_export(trained, tmp_path), threads=1, nprobe=10_000)
     exact = SessionRecommender.load(tmp_path / "model.onnx", threads=1, exact=True)
     assert rec._two_stage._index.d == 9
@@ -225,6 +230,75 @@ def test_new_item_offset_is_a_column_of_the_index(tmp_path):
                 rec.next_items(clicks, k=25, exclude_seen=exclude),
                 exact.next_items(clicks, k=25, exclude_seen=exclude),
             )
+
+
+def test_index_spec_chooses_4_bit_codes_from_a_catalog_size():
+    """Hand check of index_spec: the vectors themselves below PQ_FROM_ITEMS, 4-bit
+    product-quantised codes (2 dimensions each, a zero column for an odd dimension) and
+    5x candidates from it."""
+    from sessionrec.onnx_export.ann_index import PQ_FROM_ITEMS, IndexSpec, index_spec
+
+    assert PQ_FROM_ITEMS == 2_000_000
+    flat = index_spec(1_999_999, 100)
+    assert flat == IndexSpec(5657, 128, "flat", 0, 100, 1)
+    assert flat.factory == "IVF5657,Flat"
+    pq = index_spec(5_000_000, 101)  # d = 100 and the offset column
+    assert pq == IndexSpec(8944, 128, "pq4", 51, 102, 5)
+    assert pq.factory == "IVF8944,PQ51x4fsr"
+    assert index_spec(60, 16, codes="pq4") == IndexSpec(1, 1, "pq4", 8, 16, 5)
+    assert index_spec(10**6, 16, codes="flat").codes == "flat"
+    with pytest.raises(ValueError, match="codes must be 'auto', 'flat' or 'pq4'"):
+        index_spec(10, 16, codes="ivf")
+
+
+def test_4_bit_codes_serve_the_exact_answer_from_enough_candidates(tmp_path, monkeypatch):
+    """An index of 4-bit codes (forced on a small catalog), with the offset column and a
+    zero column (9 -> 10 dimensions): asked for every item, the two-stage answer is the
+    exact graph's; the metadata names the index and its candidates factor."""
+    import sessionrec.onnx_export.ann_index as ann_index
+
+    monkeypatch.setattr(ann_index, "PQ_FROM_ITEMS", 0)
+    monkeypatch.setattr(ann_index, "PQ_CANDIDATES_FACTOR", 1000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # untrained vectors: low item recall
+        path = _export(_content_model(400, 8), tmp_path)
+    rec = SessionRecommender.load(path, threads=1, nprobe=10_000)
+    exact = SessionRecommender.load(path, threads=1, exact=True)
+    assert type(rec._two_stage._index).__name__ == "IndexIVFPQFastScan"
+    assert rec._two_stage._index.d == 10
+    assert rec.metadata["ann_index"] == "IVF10,PQ5x4fsr"
+    assert rec.metadata["ann_candidates_factor"] == "1000"
+    for clicks in ([1000, 1001], [1003], [1002, 1399, 1002], []):
+        for exclude in (True, False):
+            _assert_same(
+                rec.next_items(clicks, k=25, exclude_seen=exclude),
+                exact.next_items(clicks, k=25, exclude_seen=exclude),
+            )
+
+
+def test_4_bit_codes_find_the_exact_top_20_with_5x_candidates(tmp_path, monkeypatch):
+    """With the default factor (5x candidates re-scored exactly) an index of 4-bit codes
+    over a NISER model's 2,000 vectors finds most of the exact top-20 of random sessions
+    when every list is searched, and every returned score is exact."""
+    import sessionrec.onnx_export.ann_index as ann_index
+
+    monkeypatch.setattr(ann_index, "PQ_FROM_ITEMS", 0)
+    trained = random_model("int", N, seed=3, normalize=True, temperature=12.0, dim=32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        path = _export(trained, tmp_path)
+    rec = SessionRecommender.load(path, threads=1, nprobe=10_000)
+    exact = SessionRecommender.load(path, threads=1, exact=True)
+    rng = np.random.default_rng(0)
+    sessions = [(1000 + rng.integers(0, N, rng.integers(1, 6))).tolist() for _ in range(100)]
+    got = rec.next_items_batch(sessions, k=20)
+    want = exact.next_items_batch(sessions, k=20)
+    recall = np.mean([len(set(g.ids) & set(w.ids)) / 20 for g, w in zip(got, want)])
+    assert recall >= 0.95, recall
+    for clicks, g in zip(sessions, got):
+        everything = exact.next_items(clicks, k=N)
+        score = dict(zip(everything.ids, everything.scores))
+        np.testing.assert_allclose(g.scores, [score[i] for i in g.ids], atol=1e-5)
 
 
 def test_exact_is_chosen_when_asked_or_when_faiss_is_absent(exports, monkeypatch):
@@ -338,6 +412,8 @@ def test_item_recall_counts_ties_and_misses():
     assert item_recall(index, table, None, n_queries=10) == 1.0
 
     class Empty:
+        d = 2
+
         def search(self, queries, k):
             n = len(queries)
             return np.full((n, k), -np.inf, np.float32), np.full((n, k), -1, np.int64)
@@ -399,3 +475,10 @@ def test_the_session_graph_carries_the_model_metadata(exports):
     assert json.loads(meta["model_config"])["n_items"] == N and meta["stage"] == "session"
     assert meta["contract"] == "sessionrec.onnx/2"
     assert meta["max_session_length"] == exports["exact"].metadata["max_session_length"]
+
+
+def test_bad_ann_codes_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="ann_codes must be 'auto', 'flat' or 'pq4'") as info:
+        export_onnx(random_model("int", 50), tmp_path / "m.onnx", ann=True, ann_codes="hnsw")
+    assert info.value.options == ("export_onnx.ann_codes",)
+    assert not (tmp_path / "m.onnx").exists()

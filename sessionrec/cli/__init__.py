@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sessionrec.cli.conventions import CONVENTIONS, apply_threads
-from sessionrec.cli.options import flag_hint
+from sessionrec.cli.flags import flag_hint
 from sessionrec.errors import SessionrecError
 from sessionrec.version import __version__
 

@@ -28,6 +28,7 @@ def _export(args: argparse.Namespace) -> int:
         max_session_length=args.max_session_length,
         external_data=True if args.external_data else None,
         ann=args.ann,
+        ann_codes=args.ann_codes,
     )
     files = _export_files(path)
     result = {
@@ -158,6 +159,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="also write the files of two-stage serving (candidates from a faiss index, "
         "exact re-scoring; needs pip install 'sessionrec[ann]'); default: from 1,000,000 "
         "items when faiss is installed",
+    )
+    p.add_argument(
+        "--ann-codes",
+        choices=("auto", "flat", "pq4"),
+        default="auto",
+        help="what the two-stage index stores: the item vectors (flat) or 4-bit "
+        "product-quantised codes with 5x candidates re-scored exactly (pq4); default: pq4 "
+        "from 2,000,000 items",
     )
     p.add_argument("--opset", type=int, default=18, metavar="N", help="ONNX opset (>= 18)")
     add_threads(p, "torch intra-op threads of the export and its checks")

@@ -30,12 +30,27 @@ model; ``SessionRecommender.load(nprobe=...)`` or ``exact=True`` decide at servi
 from __future__ import annotations
 
 import math
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import numpy as np
 
-__all__ = ["DEFAULT_NPROBE", "LOW_ITEM_RECALL", "build_index", "item_recall", "ivf_parameters"]
+__all__ = [
+    "AnnCodes",
+    "DEFAULT_NPROBE",
+    "LOW_ITEM_RECALL",
+    "PQ_FROM_ITEMS",
+    "PQ_CANDIDATES_FACTOR",
+    "IndexSpec",
+    "index_spec",
+    "build_index",
+    "item_recall",
+    "ivf_parameters",
+]
 
+#: What the index stores: the item vectors, 4-bit product-quantised codes, or the choice
+#: by catalog size (:func:`index_spec`).
+AnnCodes = Literal["auto", "flat", "pq4"]
 #: Index lists scanned per session (at most ``nlist``).
 DEFAULT_NPROBE = 128
 #: Below this :func:`item_recall`, the export warns that two-stage answers will often
@@ -44,6 +59,11 @@ DEFAULT_NPROBE = 128
 #: went with a recall@20 of 0.959 on test sessions (1 million items) and 0.46 with 0.642
 #: (5 million items, barely trained).
 LOW_ITEM_RECALL = 0.6
+#: Catalogs from this size get an index of 4-bit product-quantised codes (``"pq4"``),
+#: below it the vectors themselves (``"flat"``): module docstring.
+PQ_FROM_ITEMS = 2_000_000
+#: ``"pq4"`` returns this many times the items serving needs, all re-scored exactly.
+PQ_CANDIDATES_FACTOR = 5
 _TRAIN_POINTS_PER_LIST = 40  # faiss asks for at least 39
 _KMEANS_ITERATIONS = 10
 _ADD_BLOCK = 1 << 20  # items added at a time (bounded temporaries)
@@ -57,51 +77,120 @@ def ivf_parameters(n_items: int) -> tuple[int, int]:
     return nlist, min(nlist, DEFAULT_NPROBE)
 
 
+@dataclass(frozen=True)
+class IndexSpec:
+    """What :func:`build_index` builds (:func:`index_spec`), recorded in the two-stage
+    files' metadata (``ann_index``, ``ann_nlist``, ``ann_nprobe``,
+    ``ann_candidates_factor``).
+
+    Attributes:
+        nlist: inverted lists (k-means centroids).
+        nprobe: lists searched per query by default.
+        codes: ``"flat"`` (the vectors as they are) or ``"pq4"`` (4-bit product
+            quantisation, faiss's SIMD "fast scan", residuals to the list centroid).
+        pq_m: sub-quantizers of ``"pq4"`` (2 dimensions each), else 0.
+        dim: the index's dimension: the item vector's ``d`` (``d + 1`` with the offset
+            column), plus one zero column where ``"pq4"`` needs an even dimension.
+        candidates_factor: serving asks the index for this many times the items it
+            needs and re-scores them all exactly (1 for ``"flat"``, whose order is
+            exact; :data:`PQ_CANDIDATES_FACTOR` for ``"pq4"``, whose scores are
+            approximate).
+    """
+
+    nlist: int
+    nprobe: int
+    codes: str
+    pq_m: int
+    dim: int
+    candidates_factor: int
+
+    @property
+    def factory(self) -> str:
+        """The faiss ``index_factory`` name of the index (``IVF8944,PQ51x4fsr``)."""
+        if self.codes == "flat":
+            return f"IVF{self.nlist},Flat"
+        return f"IVF{self.nlist},PQ{self.pq_m}x4fsr"
+
+
+def index_spec(n_items: int, dim: int, codes: AnnCodes = "auto") -> IndexSpec:
+    """The index of a catalog of ``n_items`` vectors of ``dim`` dimensions (the offset
+    column included): :func:`ivf_parameters`; ``codes="auto"`` is ``"pq4"`` from
+    :data:`PQ_FROM_ITEMS` items, else ``"flat"``.
+
+    Raises:
+        ValueError: ``codes`` is not ``"auto"``, ``"flat"`` or ``"pq4"``.
+    """
+    if codes not in ("auto", "flat", "pq4"):
+        raise ValueError(f"codes must be 'auto', 'flat' or 'pq4', got {codes!r}")
+    nlist, nprobe = ivf_parameters(n_items)
+    if codes == "flat" or (codes == "auto" and n_items < PQ_FROM_ITEMS):
+        return IndexSpec(nlist, nprobe, "flat", 0, dim, 1)
+    padded = dim + dim % 2  # 2 dimensions per sub-quantizer
+    return IndexSpec(nlist, nprobe, "pq4", padded // 2, padded, PQ_CANDIDATES_FACTOR)
+
+
 def _index_vectors(
-    table: np.ndarray, offset: np.ndarray | None, start: int, stop: int
+    table: np.ndarray, offset: np.ndarray | None, start: int, stop: int, dim: int | None = None
 ) -> np.ndarray:
+    """``[stop - start, dim]`` float32: the rows, their offset column, zero columns up to
+    ``dim`` (default: no padding)."""
     rows = table[start:stop]
-    if offset is None:
+    columns = [rows] if offset is None else [rows, offset[start:stop, None]]
+    width = rows.shape[1] + (offset is not None)
+    if dim is not None and dim > width:
+        columns.append(np.zeros((len(rows), dim - width), dtype=np.float32))
+    if len(columns) == 1:
         return np.ascontiguousarray(rows, dtype=np.float32)
-    return np.hstack([rows, offset[start:stop, None]]).astype(np.float32)
+    return np.hstack(columns).astype(np.float32)
 
 
 def build_index(
-    table: np.ndarray, offset: np.ndarray | None, spherical: bool, seed: int = 0
+    table: np.ndarray,
+    offset: np.ndarray | None,
+    spherical: bool,
+    seed: int = 0,
+    spec: IndexSpec | None = None,
 ) -> Any:
-    """The IVF-Flat inner-product index of the rows of ``table`` (``[N, d]`` float32),
-    with the column ``offset`` (``[N]``) appended when given.
+    """The IVF inner-product index of the rows of ``table`` (``[N, d]`` float32), with
+    the column ``offset`` (``[N]``) appended when given.
 
     Args:
         spherical: unit-norm vectors (NISER): k-means keeps its centroids on the sphere.
         seed: the sample of items k-means trains on, and k-means's own seed.
+        spec: the index (default: :func:`index_spec` of the table's size).
 
     Returns:
-        The faiss index, its ``nprobe`` set (:func:`ivf_parameters`).
+        The faiss index (``IndexIVFFlat`` or ``IndexIVFPQFastScan``), its ``nprobe`` set.
     """
     import faiss
 
     n = table.shape[0]
-    nlist, nprobe = ivf_parameters(n)
-    dim = table.shape[1] + (offset is not None)
-    quantizer = faiss.IndexFlatIP(dim)
-    index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
+    width = table.shape[1] + (offset is not None)
+    spec = index_spec(n, width) if spec is None else spec
+    quantizer = faiss.IndexFlatIP(spec.dim)
+    if spec.codes == "flat":
+        index = faiss.IndexIVFFlat(quantizer, spec.dim, spec.nlist, faiss.METRIC_INNER_PRODUCT)
+    else:  # 4-bit codes, 2 dimensions each; residuals to the list centroid ("fsr")
+        index = faiss.IndexIVFPQFastScan(
+            quantizer, spec.dim, spec.nlist, spec.pq_m, 4, faiss.METRIC_INNER_PRODUCT
+        )
+        index.by_residual = True
     index.cp.spherical = spherical
     index.cp.niter = _KMEANS_ITERATIONS
     index.cp.seed = seed
     index.cp.max_points_per_centroid = _TRAIN_POINTS_PER_LIST
     index.cp.min_points_per_centroid = 1  # tiny catalogs: one list, no warning
     rng = np.random.default_rng(seed)
-    n_train = min(n, _TRAIN_POINTS_PER_LIST * nlist)
+    n_train = min(n, _TRAIN_POINTS_PER_LIST * spec.nlist)
     sample = np.sort(rng.choice(n, size=n_train, replace=False))
-    train = table[sample]
-    if offset is not None:
-        train = np.hstack([train, offset[sample, None]])
-    index.train(np.ascontiguousarray(train, dtype=np.float32))
+    train = _index_vectors(
+        table[sample], None if offset is None else offset[sample], 0, n_train, spec.dim
+    )
+    index.train(train)
     del train
     for start in range(0, n, _ADD_BLOCK):
-        index.add(_index_vectors(table, offset, start, start + _ADD_BLOCK))
-    index.nprobe = nprobe
+        index.add(_index_vectors(table, offset, start, start + _ADD_BLOCK, spec.dim))
+    index.nprobe = spec.nprobe
     return index
 
 
@@ -112,17 +201,21 @@ def item_recall(
     n_queries: int = 256,
     k: int = 20,
     seed: int = 0,
+    candidates_factor: int = 1,
 ) -> float:
-    """The share of the exact top-``k`` (by inner product) that ``index`` finds for
-    ``n_queries`` item vectors taken as queries (a quick check of the index on this
-    model's vectors: sessions' vectors resemble their items'). Ties count: a found item
-    whose score reaches the exact ``k``-th score is a hit, whichever of the tied items
-    the exact ranking kept (items without clicks of one category share a content vector)."""
+    """The share of the exact top-``k`` (by inner product) that two-stage search finds
+    for ``n_queries`` item vectors taken as queries (a quick check of the index on this
+    model's vectors: sessions' vectors resemble their items'): the index returns
+    ``candidates_factor * k`` items, which are re-scored exactly, as serving does. Ties
+    count: a found item whose exact score reaches the exact ``k``-th score is a hit,
+    whichever of the tied items the exact ranking kept (items without clicks of one
+    category share a content vector)."""
     n = table.shape[0]
     if n <= k:
         return 1.0
     rng = np.random.default_rng(seed + 1)
     picks = rng.choice(n, size=min(n_queries, n), replace=False)
+    width = table.shape[1] + (offset is not None)
     queries = np.ascontiguousarray(table[picks], dtype=np.float32)
     if offset is not None:
         queries = np.hstack([queries, np.ones((len(picks), 1), dtype=np.float32)])
@@ -130,8 +223,17 @@ def item_recall(
     for start in range(0, n, _RECALL_BLOCK):  # block by block: bounded temporaries
         scores = queries @ _index_vectors(table, offset, start, start + _RECALL_BLOCK).T
         best = -np.partition(-np.hstack([best, scores]), k - 1, axis=1)[:, :k]
-    found_scores, found = index.search(queries, k)  # [n_queries, k] each; -1: none
+    padded = np.zeros((len(picks), index.d), dtype=np.float32)
+    padded[:, :width] = queries
+    _, found = index.search(padded, min(n, candidates_factor * k))  # -1: none
+    # the exact scores of the candidates, their best k kept (the re-scoring)
+    safe = np.maximum(found, 0)
+    exact = np.einsum("qcd,qd->qc", table[safe], queries[:, : table.shape[1]])  # [Q, C]
+    if offset is not None:
+        exact = exact + offset[safe]
+    exact = np.where(found >= 0, exact, -np.inf)
+    found_scores = -np.partition(-exact, min(k, exact.shape[1]) - 1, axis=1)[:, :k]
     kth = best.min(axis=1, keepdims=True)  # the exact k-th score of each query
     tie = 1e-5 * np.maximum(1.0, np.abs(kth))  # float rounding of the two computations
-    hits = (found >= 0) & (found_scores >= kth - tie)
+    hits = np.isfinite(found_scores) & (found_scores >= kth - tie)
     return float(hits.sum() / (k * len(picks)))

@@ -36,6 +36,7 @@ from sessionrec.artifacts import commit_files
 from sessionrec.errors import ArtifactError, ConfigError
 from sessionrec.onnx_export import ann_index, stages
 from sessionrec.onnx_export import external as external_constants
+from sessionrec.onnx_export.ann_index import AnnCodes
 from sessionrec.onnx_export.contract import (
     CONTRACT,
     DATA_FORMAT,
@@ -114,6 +115,7 @@ def export_onnx(
     optimize: bool = True,
     external_data: bool | None = None,
     ann: bool | None = None,
+    ann_codes: AnnCodes = "auto",
 ) -> Path:
     """Export a trained model to an ONNX file (contract: ``export/README.md``).
 
@@ -144,6 +146,11 @@ def export_onnx(
             ``NAME.rescore.onnx``, ``NAME.ann.faiss``; needs faiss,
             ``pip install 'sessionrec[ann]'``, and an fp32 table).
             ``None``: from :data:`ANN_MIN_ITEMS` items, when faiss is installed.
+        ann_codes: what the index stores (:func:`~sessionrec.onnx_export.ann_index.index_spec`):
+            ``"flat"`` the item vectors, ``"pq4"`` 4-bit product-quantised codes (an
+            eighth of ``"flat"``'s scan per list at ``d = 100``; five times the
+            candidates are re-scored exactly), ``"auto"`` ``"pq4"`` from
+            :data:`~sessionrec.onnx_export.ann_index.PQ_FROM_ITEMS` items.
 
     Returns:
         The path written (``out_path``, or ``out_path/model.onnx`` for a folder).
@@ -164,6 +171,11 @@ def export_onnx(
         max_session_length=max_session_length,
     )
     del model  # a model this call loaded goes now that its inference weights are read
+    if ann_codes not in ("auto", "flat", "pq4"):
+        raise ConfigError(
+            f"ann_codes must be 'auto', 'flat' or 'pq4', got {ann_codes!r}",
+            options=("export_onnx.ann_codes",),
+        )
     with_ann = _with_ann(ann, x)
     table_bytes = x.weights.item_table.size * (
         4 if x.dtype == "fp32" else 2 if x.dtype == "fp16" else 1
@@ -195,7 +207,7 @@ def export_onnx(
         finally:
             tmp.unlink(missing_ok=True)
         onnx.checker.check_model(onnx_model)
-    writers, formats = _writers(out_path, onnx_model, external, x if with_ann else None)
+    writers, formats = _writers(out_path, onnx_model, external, x if with_ann else None, ann_codes)
     try:
         commit_files(out_path.parent, writers, formats)
     except (EncodeError, ValueError, OSError) as exc:
@@ -297,6 +309,7 @@ def _writers(
     onnx_model: onnx.ModelProto,
     external: ExternalData | None,
     ann_inputs: ExportInputs | None,
+    ann_codes: AnnCodes = "auto",
 ) -> tuple[dict[str, Callable[[Path], None]], dict[str, str]]:
     """The files of the export, in the order they are renamed into place: the data file
     first (the graphs reference it by its final name), the model, then the two-stage
@@ -311,13 +324,17 @@ def _writers(
     formats[out_path.name] = CONTRACT
     if ann_inputs is not None:
         assert external is not None
-        writers.update(_two_stage_writers(out_path, ann_inputs, external, digest))
+        writers.update(_two_stage_writers(out_path, ann_inputs, external, digest, ann_codes))
         formats.update(dict.fromkeys(two_stage_names(out_path.name), TWO_STAGE_FORMAT))
     return writers, formats
 
 
 def _two_stage_writers(
-    out_path: Path, x: ExportInputs, external: ExternalData, digest: dict[str, str]
+    out_path: Path,
+    x: ExportInputs,
+    external: ExternalData,
+    digest: dict[str, str],
+    codes: AnnCodes = "auto",
 ) -> dict[str, Callable[[Path], None]]:
     """The writers of the session graph, the re-scoring graph and the index."""
     import faiss
@@ -326,9 +343,13 @@ def _two_stage_writers(
     offset = None
     if cfg.new_item_offset != 0.0 and w.cold_mask is not None:
         offset = (w.cold_mask * cfg.new_item_offset).astype("float32")
-    index = ann_index.build_index(w.item_table, offset, spherical=cfg.normalize)
-    nlist, nprobe = ann_index.ivf_parameters(cfg.n_items)
-    recall = ann_index.item_recall(index, w.item_table, offset)
+    width = w.item_table.shape[1] + (offset is not None)
+    spec = ann_index.index_spec(cfg.n_items, width, codes)
+    index = ann_index.build_index(w.item_table, offset, spherical=cfg.normalize, spec=spec)
+    nlist, nprobe = spec.nlist, spec.nprobe
+    recall = ann_index.item_recall(
+        index, w.item_table, offset, candidates_factor=spec.candidates_factor
+    )
     if recall < ann_index.LOW_ITEM_RECALL:
         warnings.warn(
             f"two-stage serving: the index finds {recall:.0%} of the exact top-20 neighbours "
@@ -353,7 +374,8 @@ def _two_stage_writers(
                 **x.metadata(),
                 "stage": stage,
                 "model_sha256": digest["model"],  # the model was written first
-                "ann_index": f"IVF{nlist},Flat",
+                "ann_index": spec.factory,
+                "ann_candidates_factor": spec.candidates_factor,
                 "ann_metric": "inner_product",
                 "ann_nlist": nlist,
                 "ann_nprobe": nprobe,

@@ -163,7 +163,7 @@ def two_stage_files(files: ModelFiles, path: Path) -> TwoStageFiles | None:
 # metadata values that are JSON texts, and those that are numbers (export/README.md)
 _JSON_KEYS = ("pad_id", "model_config")
 _INT_KEYS = ("opset", "n_items", "dim", "max_session_length", "trained_max_session_length")
-_INT_KEYS_TWO_STAGE = ("ann_nlist", "ann_nprobe", "ann_offset_column")
+_INT_KEYS_TWO_STAGE = ("ann_nlist", "ann_nprobe", "ann_offset_column", "ann_candidates_factor")
 _FLOAT_KEYS = ("validation_fraction", "ann_item_recall_at_20")
 
 

@@ -66,7 +66,9 @@ class TwoStage:
         self.metadata = metadata
         self.nprobe = nprobe
         self.n_items = int(metadata["n_items"])
-        self._with_offset = index.d == int(metadata["dim"]) + 1  # new-item offset column
+        self._width = int(metadata["dim"]) + int(metadata.get("ann_offset_column", "0"))
+        # files exported before the key have a flat index, whose order is exact: 1
+        self._factor = int(metadata.get("ann_candidates_factor", "1"))
 
     @classmethod
     def load(
@@ -142,13 +144,16 @@ class TwoStage:
         n = self.n_items
         k = min(k, n)
         known = items >= 0
-        wanted = min(n, k + int(known.sum(axis=1).max(initial=0)))
+        needed = k + int(known.sum(axis=1).max(initial=0))  # the seen may be excluded
+        wanted = min(n, self._factor * needed)
         found = None
-        if wanted < n and not fallback.all():
-            query = vectors
-            if self._with_offset:  # the index holds [e_j, b_j]: q . e_j + b_j
-                query = np.hstack([vectors, np.ones((len(vectors), 1), dtype=np.float32)])
-            _, found = self._index.search(np.ascontiguousarray(query), wanted)
+        if needed < n and not fallback.all():
+            # the index holds [e_j, b_j] with the offset column, then zero columns up to
+            # its dimension: the query [q, 1, 0 ...] ranks by q . e_j + b_j
+            query = np.zeros((len(vectors), self._index.d), dtype=np.float32)
+            query[:, : vectors.shape[1]] = vectors
+            query[:, vectors.shape[1] : self._width] = 1.0
+            _, found = self._index.search(query, wanted)
         rows: list[np.ndarray | None] = []  # None: the whole catalog
         for b in range(len(items)):
             if fallback[b]:
