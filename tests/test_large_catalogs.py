@@ -234,6 +234,27 @@ def test_blocks_give_the_top_k_of_a_full_sort():
     )
 
 
+def test_a_grid_of_adjustments_in_blocks_equals_each_one_alone():
+    """Calibration ranks one pass of blocks under every (repeat bonus, new-item offset):
+    the columns one adjustment changes are put back before the next (no copy of the
+    block), so each equals a full sort of that adjustment alone, for a plain model and a
+    content model (every fifth item new, offsets of both signs)."""
+    _, samples, _ = _scores_setup(n_items=50)
+    grid = [(0.0, 0.0), (3.0, None), (0.5, -2.0), (None, 4.0), (0.0, 1.0), (8.0, -0.5)]
+    for model in (_scores_setup(n_items=50)[0], _content_model(n=50)):
+        graph = session_graph_batch(samples, model.config.edge_weights)
+        with torch.no_grad():
+            table = model.item_table()
+            raw = model.scores(model.session_embedding(graph, table), table)
+            blocks = BatchScores(model, graph, None, block_bytes=4 * 9 * 7)
+            assert blocks.block == 7
+            tops = blocks.top_k(10, grid)
+            for (b, o), top in zip(grid, tops):
+                full = model.adjust(raw.clone(), graph, b, o).numpy()
+                order = np.lexsort((np.arange(50)[None, :].repeat(9, 0), -full), axis=1)
+                np.testing.assert_array_equal(top, order[:, :10], err_msg=str((b, o)))
+
+
 def test_evaluate_model_in_blocks_equals_one_block(monkeypatch):
     import sessionrec.train.evaluation as evaluation
 

@@ -159,12 +159,28 @@ class BatchScores:
         best: list[tuple[torch.Tensor, torch.Tensor] | None] = [None] * len(adjustments)
         for start in range(0, n, self.block):
             raw = self._scores(start, min(start + self.block, n))  # [B, C]
+            # the columns an adjustment changes (the block's new items and the sessions'
+            # own items) are saved and put back before the next one: no copy of the block
+            touched = self._touched_columns(start, raw.shape[1]) if len(adjustments) > 1 else None
+            saved = None if touched is None else raw[:, touched]  # [B, T] (a copy)
             for a, (b, o) in enumerate(adjustments):
-                block = raw if a == len(adjustments) - 1 else raw.clone()
-                block = self.model.adjust(block, self.graph, b, o, start=start)
+                if a > 0 and touched is not None:
+                    raw[:, touched] = saved
+                block = self.model.adjust(raw, self.graph, b, o, start=start)  # in place
                 values, index = torch.topk(block, min(k, block.shape[1]), dim=1)
                 best[a] = _merge_top_k(best[a], values, index + start, k)
+            del raw, block, saved  # before the next block's scores exist: one at a time
         return [pair[1].cpu().numpy() for pair in best if pair is not None]
+
+    def _touched_columns(self, start: int, width: int) -> torch.Tensor:
+        """Block-relative indices ``[T]`` of the columns ``SRGNN.adjust`` may change in
+        the block of items ``start .. start + width - 1``: the sessions' items (repeat
+        bonus) and a content model's items without training clicks (new-item offset)."""
+        x = self.graph.x
+        columns = [x[(x >= start) & (x < start + width)] - start]
+        if self.model.catalog is not None:
+            columns.append(torch.nonzero(self.model.cold_mask[start : start + width])[:, 0])
+        return torch.unique(torch.cat(columns))
 
 
 def _merge_top_k(
