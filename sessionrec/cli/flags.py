@@ -91,18 +91,18 @@ FLAGS: dict[str, str] = {
     "make_baseline.params": "--param NAME=VALUE",
 }
 # config fields set by name: TrainConfig.X / SRGNNConfig.X -> --set X=VALUE; a baseline's
-# constructor parameter Class.X -> --param X=VALUE (its fit arguments have no flag)
+# constructor parameter Class.X -> --param X=VALUE (its fit arguments have no flag), for
+# the baselines `sessionrec baseline --method` offers
 _SET_BY_NAME = {"TrainConfig": "--set", "SRGNNConfig": "--set"}
-_BASELINE_CLASSES = (
-    "Pop",
-    "SessionPop",
-    "ItemKNN",
-    "SKNN",
-    "VSKNN",
-    "STAN",
-    "VSTAN",
-    "SequentialRules",
-)
+
+
+def _baseline_classes() -> set[str]:
+    """The class names of the baselines ``sessionrec baseline --method`` offers (read when
+    an error is printed: importing the baselines costs a tenth of a second)."""
+    from sessionrec.cli.baseline_commands import METHODS
+    from sessionrec.evaluate.baselines import BASELINES
+
+    return {BASELINES[method].__name__ for method in METHODS}
 
 
 def flag_for(option: str) -> str | None:
@@ -113,7 +113,7 @@ def flag_for(option: str) -> str | None:
     owner, _, field = option.partition(".")
     if owner in _SET_BY_NAME and field:
         return f"{_SET_BY_NAME[owner]} {field}=VALUE"
-    if owner in _BASELINE_CLASSES and field and "." not in field:
+    if field and "." not in field and owner in _baseline_classes():
         return f"--param {field}=VALUE"
     return None
 
