@@ -171,6 +171,31 @@ def test_a_grid_extends_past_the_edge_the_best_value_sits_on():
     assert r["selected"] == 1.0 and r["extended"] == [] and not r["bound_reached"]
 
 
+def test_a_grid_extends_only_while_another_pass_fits_the_deadline():
+    """Each pass over validation "takes" 10 s; the deadline leaves room for the first
+    pass and one extension: the second is refused, the report says the budget stopped
+    it (not the bound), and may_extend saw the last pass's cost."""
+    now = [0.0]
+    seen = []
+
+    def choose(grid):
+        now[0] += 10.0
+        return {"selected": max(grid), "valid": {}}
+
+    def may_extend(pass_s):
+        seen.append(pass_s)
+        return now[0] + pass_s <= 25.0
+
+    r = extend_grid(choose, (0.0, 4.0), may_extend=may_extend, clock=lambda: now[0])
+    assert r["extended"] == [8.0, 12.0] and r["selected"] == 12.0
+    assert r["stopped_by_budget"] and not r["bound_reached"]
+    assert seen == [10.0, 10.0] and now[0] == 20.0
+    r = extend_grid(choose, (0.0, 4.0), may_extend=lambda s: False, clock=lambda: now[0])
+    assert r["extended"] == [] and r["stopped_by_budget"] and r["selected"] == 4.0
+    r = extend_grid(choose, (0.0, 4.0), max_extensions=1, clock=lambda: now[0])
+    assert r["extended"] == [8.0, 12.0] and not r["stopped_by_budget"] and r["bound_reached"]
+
+
 def test_refit_modes_and_the_configs_written_before_them():
     assert TrainConfig(refit=True).refit == "full"  # config.json of 0.2
     assert TrainConfig(refit=False).refit == "none"

@@ -459,6 +459,12 @@ class Trainer:
         choices go to ``selection`` and the model config."""
         assert run.best.kept
         max_length = run.contract.inference_max_length
+        deadline = None
+        if run.plan is not None and self._deadline is not None:
+            # the budget's end less what follows calibration: a refit, the test, saving
+            # and the margin (the reserve holds one pass per grid, which is spent here)
+            after = run.plan.reserve_s - run.plan.estimated_s["calibration"]
+            deadline = self._deadline - after - run.plan.estimated_s["refit"]
         selection.update(
             calibrate(
                 run.model,
@@ -468,6 +474,8 @@ class Trainer:
                 content,
                 max_length,
                 self._log,
+                deadline=deadline,
+                clock=self._clock,
             )
         )
 
