@@ -71,6 +71,8 @@ def test_a_short_budget_plans_a_compressed_schedule_and_the_recent_refit():
     assert plan.estimated_s["selection"] == 5 * 90 and plan.estimated_s["refit"] == 3 * 8
     assert "instead of a full refit" in plan.reason and "decays after epoch 2" in plan.reason
     assert sum(plan.estimated_s.values()) <= plan.left_s  # the plan fits
+    # calibration ends before the refit's 24 s, the test's 10, saving and the margin 18
+    assert plan.calibration_deadline(2000.0) == pytest.approx(2000 - 24 - 10 - SAVE_S - 18)
 
 
 def test_a_long_budget_plans_the_full_refit_where_it_fits():

@@ -10,10 +10,12 @@ per call (``export/README.md``, "Two-stage serving"):
    temperature included, so that the exact score of item ``j`` is
    :math:`\mathbf{q} \cdot \mathbf{e}_j`), the session's item indices, ``fallback`` and
    ``unknown_clicks``;
-2. the **index** (``NAME.ann.faiss``, faiss ``IndexIVFFlat``, inner product): the
-   ``k + s`` items of largest :math:`\mathbf{q} \cdot \mathbf{e}_j` among the ``nprobe``
-   lists nearest :math:`\mathbf{q}` (``s``: the session's clicks kept), plus the
-   session's own items;
+2. the **index** (``NAME.ann.faiss``, faiss ``IndexIVFFlat`` or, from 2 million items,
+   ``IndexIVFPQFastScan``; inner product): the ``f (k + s)`` items of largest
+   :math:`\mathbf{q} \cdot \mathbf{e}_j` among the ``nprobe`` lists nearest
+   :math:`\mathbf{q}` (``s``: the session's clicks kept; ``f``: metadata
+   ``ann_candidates_factor``, 1 for the exact order of ``IndexIVFFlat``, 5 for the
+   approximate scores of 4-bit codes), plus the session's own items;
 3. the **re-scoring graph** (``NAME.rescore.onnx``): the exact scores of those
    candidates, computed as the exact graph computes them (the rows of the same item
    table, the new-item offset, the repeat bonus once per session item, the exclusion of

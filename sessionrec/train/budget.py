@@ -136,6 +136,13 @@ class BudgetPlan:
     costs: Costs
     reason: str
 
+    def calibration_deadline(self, deadline: float) -> float:
+        """When calibration must end for a run whose budget ends at ``deadline``: before
+        what follows it, the planned refit, the test, saving and the margin (the reserve
+        holds one validation pass per grid, which calibration spends)."""
+        after = self.reserve_s - self.estimated_s["calibration"] + self.estimated_s["refit"]
+        return deadline - after
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["costs"] = {k: round(v, 2) for k, v in d["costs"].items()}

@@ -461,10 +461,7 @@ class Trainer:
         max_length = run.contract.inference_max_length
         deadline = None
         if run.plan is not None and self._deadline is not None:
-            # the budget's end less what follows calibration: a refit, the test, saving
-            # and the margin (the reserve holds one pass per grid, which is spent here)
-            after = run.plan.reserve_s - run.plan.estimated_s["calibration"]
-            deadline = self._deadline - after - run.plan.estimated_s["refit"]
+            deadline = run.plan.calibration_deadline(self._deadline)
         selection.update(
             calibrate(
                 run.model,
