@@ -482,3 +482,29 @@ def test_bad_ann_codes_is_a_config_error(tmp_path):
         export_onnx(random_model("int", 50), tmp_path / "m.onnx", ann=True, ann_codes="hnsw")
     assert info.value.options == ("export_onnx.ann_codes",)
     assert not (tmp_path / "m.onnx").exists()
+    # an index without the two-stage files would be ignored: refused, with the reason
+    small = random_model("int", 50)
+    for ann, why in (
+        (False, r"\(ann=False\)"),
+        (None, r"automatic from 1,000,000 items; this model has 50"),
+    ):
+        with pytest.raises(ConfigError, match=why) as info:
+            export_onnx(small, tmp_path / "m.onnx", ann=ann, ann_codes="pq4")
+        assert info.value.options == ("export_onnx.ann", "export_onnx.ann_codes")
+    assert not (tmp_path / "m.onnx").exists()
+
+
+def test_the_export_command_names_the_index_it_built(tmp_path, capsys):
+    from _onnx_helpers import train_tiny
+
+    from sessionrec.cli import main
+
+    train_tiny("int", "srgnn", out_dir=tmp_path / "model")
+    for codes, name in (("pq4", "IVF1,PQ8x4fsr"), ("flat", "IVF1,Flat")):  # d = 16
+        out = tmp_path / codes / "m.onnx"
+        args = ["export", "--model", str(tmp_path / "model"), "--out", str(out), "--ann"]
+        assert main([*args, "--ann-codes", codes]) == 0
+        printed = capsys.readouterr().out
+        factor = "5x" if codes == "pq4" else "1x"
+        assert f"two-stage index {name}: nprobe 1, {factor} candidates re-scored" in printed
+        assert onnx_metadata(out.parent / "m.session.onnx")["ann_index"] == name

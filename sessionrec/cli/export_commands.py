@@ -17,6 +17,7 @@ def _export(args: argparse.Namespace) -> int:
     import time
 
     from sessionrec.onnx_export import export_onnx, onnx_metadata
+    from sessionrec.serving.files import two_stage_names
 
     set_threads(args.threads)
     start = time.perf_counter()
@@ -50,6 +51,14 @@ def _export(args: argparse.Namespace) -> int:
         for name, size in files.items():
             if name != path.name:
                 print(f"  with {path.parent / name} ({size / 1e6:.1f} MB)")
+        session = path.parent / two_stage_names(path.name)[0]
+        if session.name in files:
+            ann = onnx_metadata(session)
+            print(
+                f"  two-stage index {ann['ann_index']}: nprobe {ann['ann_nprobe']}, "
+                f"{ann.get('ann_candidates_factor', '1')}x candidates re-scored, finds "
+                f"{float(ann['ann_item_recall_at_20']):.1%} of item vectors' exact top-20"
+            )
     return 0
 
 

@@ -177,6 +177,20 @@ def export_onnx(
             options=("export_onnx.ann_codes",),
         )
     with_ann = _with_ann(ann, x)
+    if ann_codes != "auto" and not with_ann:
+        if ann is False:
+            why = "ann=False"
+        elif x.dtype != "fp32":
+            why = f"they need the fp32 item table, not {x.dtype}"
+        elif x.cfg.n_items < ANN_MIN_ITEMS:
+            why = f"ann is automatic from {ANN_MIN_ITEMS:,} items; this model has {x.cfg.n_items:,}"
+        else:
+            why = "faiss is not installed: pip install 'sessionrec[ann]'"
+        raise ConfigError(
+            f"ann_codes={ann_codes!r} sets the index of the two-stage files, which this export "
+            f"does not write ({why}): pass ann=True, or leave ann_codes at 'auto'",
+            options=("export_onnx.ann", "export_onnx.ann_codes"),
+        )
     table_bytes = x.weights.item_table.size * (
         4 if x.dtype == "fp32" else 2 if x.dtype == "fp16" else 1
     )
