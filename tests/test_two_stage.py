@@ -235,7 +235,7 @@ def test_new_item_offset_is_a_column_of_the_index(tmp_path):
 def test_index_spec_chooses_4_bit_codes_from_a_catalog_size():
     """Hand check of index_spec: the vectors themselves below PQ_FROM_ITEMS, 4-bit
     product-quantised codes (2 dimensions each, a zero column for an odd dimension) and
-    5x candidates from it."""
+    20x candidates from it, 1,024 lists searched (at most nlist)."""
     from sessionrec.onnx_export.ann_index import PQ_FROM_ITEMS, IndexSpec, index_spec
 
     assert PQ_FROM_ITEMS == 2_000_000
@@ -243,9 +243,9 @@ def test_index_spec_chooses_4_bit_codes_from_a_catalog_size():
     assert flat == IndexSpec(5657, 128, "flat", 0, 100, 1)
     assert flat.factory == "IVF5657,Flat"
     pq = index_spec(5_000_000, 101)  # d = 100 and the offset column
-    assert pq == IndexSpec(8944, 128, "pq4", 51, 102, 5)
+    assert pq == IndexSpec(8944, 1024, "pq4", 51, 102, 20)
     assert pq.factory == "IVF8944,PQ51x4fsr"
-    assert index_spec(60, 16, codes="pq4") == IndexSpec(1, 1, "pq4", 8, 16, 5)
+    assert index_spec(60, 16, codes="pq4") == IndexSpec(1, 1, "pq4", 8, 16, 20)
     assert index_spec(10**6, 16, codes="flat").codes == "flat"
     with pytest.raises(ValueError, match="codes must be 'auto', 'flat' or 'pq4'"):
         index_spec(10, 16, codes="ivf")
@@ -276,8 +276,8 @@ def test_4_bit_codes_serve_the_exact_answer_from_enough_candidates(tmp_path, mon
             )
 
 
-def test_4_bit_codes_find_the_exact_top_20_with_5x_candidates(tmp_path, monkeypatch):
-    """With the default factor (5x candidates re-scored exactly) an index of 4-bit codes
+def test_4_bit_codes_find_the_exact_top_20_with_20x_candidates(tmp_path, monkeypatch):
+    """With the default factor (20x candidates re-scored exactly) an index of 4-bit codes
     over a NISER model's 2,000 vectors finds most of the exact top-20 of random sessions
     when every list is searched, and every returned score is exact."""
     import sessionrec.onnx_export.ann_index as ann_index
@@ -505,6 +505,6 @@ def test_the_export_command_names_the_index_it_built(tmp_path, capsys):
         args = ["export", "--model", str(tmp_path / "model"), "--out", str(out), "--ann"]
         assert main([*args, "--ann-codes", codes]) == 0
         printed = capsys.readouterr().out
-        factor = "5x" if codes == "pq4" else "1x"
+        factor = "20x" if codes == "pq4" else "1x"
         assert f"two-stage index {name}: nprobe 1, {factor} candidates re-scored" in printed
         assert onnx_metadata(out.parent / "m.session.onnx")["ann_index"] == name

@@ -174,7 +174,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         choices=("auto", "flat", "pq4"),
         default="auto",
         help="what the two-stage index stores: the item vectors (flat) or 4-bit "
-        "product-quantised codes with 5x candidates re-scored exactly (pq4); default: pq4 "
+        "product-quantised codes with 20x candidates re-scored exactly (pq4); default: pq4 "
         "from 2,000,000 items",
     )
     p.add_argument("--opset", type=int, default=18, metavar="N", help="ONNX opset (>= 18)")

@@ -1,25 +1,39 @@
 r"""The approximate nearest-neighbour index of two-stage serving
 (:mod:`sessionrec.serving.two_stage`), built at export with faiss (``sessionrec[ann]``).
 
-The index is a faiss ``IndexIVFFlat`` with the inner-product metric over the item
+The index is an inverted-file (IVF) index with the inner-product metric over the item
 vectors :math:`\mathbf{e}_j` (the rows of the exported table; ``[e_j, b_j]`` when a
 content model has a new-item offset :math:`b_j`, queried with ``[q, 1]``, so that the
 index ranks by the exact score's first two terms). Its ``nlist`` lists come from k-means
 (spherical under NISER, whose vectors have unit norm) on a sample of the items; a search
-scans the ``nprobe`` lists whose centroids are nearest the session vector.
+scans the ``nprobe`` lists whose centroids are nearest the session vector. The lists
+hold (:class:`IndexSpec`, :func:`index_spec`):
 
-Why this index and these numbers (``export/README.md``, "Two-stage serving", has the
-measurements): on the trained Diginetica model (43,097 items) and 2,000 real test
-sessions, IVF-Flat with ``nlist = 4 sqrt(N)`` finds 98.9 % of the exact top-20 with
-``nprobe = 8``, 99.5 % with 32 and 99.7 % with 64; on a model trained on a planted
+* ``"flat"`` (faiss ``IndexIVFFlat``): the vectors, so the index's order is exact and
+  serving re-scores the ``k + s`` best;
+* ``"pq4"`` (faiss ``IndexIVFPQFastScan``, from :data:`PQ_FROM_ITEMS` items): 4-bit
+  product-quantisation codes of 2 dimensions each (a zero column where the dimension is
+  odd), of the residual to the list centroid (Jégou et al., "Product quantization for
+  nearest neighbor search", TPAMI 2011; André et al., "Quicker ADC", 2019, for the
+  SIMD scan): 25 bytes per item at ``d = 100`` instead of 400. Its scores are
+  approximate, so serving asks for :data:`PQ_CANDIDATES_FACTOR` times the items it needs
+  and re-scores them all exactly.
+
+Why these numbers (``export/README.md``, "Two-stage serving", and README, "Large
+catalogs", have the commands): on the trained Diginetica model (43,097 items) and 2,000
+real test sessions, IVF-Flat with ``nlist = 4 sqrt(N)`` finds 98.9 % of the exact top-20
+with ``nprobe = 8``, 99.5 % with 32 and 99.7 % with 64; on a model trained on a planted
 catalog of 999,464 items (``nlist`` 3,999) it finds 92.4 % with 64, 95.9 % with 128,
 98.3 % with 256 and 99.4 % with 512, at 0.68, 0.99, 1.74 and 2.99 ms per session (p50,
-one thread; exact scoring 28.2 ms), hence ``nprobe = 128``. HNSW reaches the same recall
-at the same speed but takes hours to build at 5 million items on two cores; an IVF index
-with 8-bit scalar-quantised vectors is a quarter of the size but scans 3.5 times slower
-(the re-scoring is exact either way). At 5 million items ``nprobe = 128`` scans about
-72,000 vectors; there a model trained for one epoch on 3 clicks per item (barely trained)
-gets 64 % of the exact top-20 (86 % with 512 lists), which :data:`LOW_ITEM_RECALL` flags.
+one thread; exact scoring 28.2 ms), hence ``nprobe = 128``. At 4,994,671 planted items
+(``nlist`` 8,940, a model trained for two epochs) the flat index needs ``nprobe`` 1,024
+for 96.3 % (8.2 ms); the ``"pq4"`` index scans those lists in a third of the time and,
+re-scoring 20 times the candidates, finds 95.1 % at 2.6 ms (87.2 % with 5 times), hence
+its ``nprobe`` of :data:`PQ_NPROBE` and the threshold of 2 million items,
+above the largest catalog measured where the flat index met 95 % within 3 ms. HNSW
+reaches the same recall as IVF-Flat at the same speed but takes hours to build at 5
+million items on two cores; an IVF index with 8-bit scalar-quantised vectors is a
+quarter of the size but scans 3.5 times slower.
 
 :func:`item_recall` measures, at export, how many of the exact top-20 neighbours of
 sample item vectors the index finds (metadata ``ann_item_recall_at_20``): a low value
@@ -41,6 +55,7 @@ __all__ = [
     "LOW_ITEM_RECALL",
     "PQ_FROM_ITEMS",
     "PQ_CANDIDATES_FACTOR",
+    "PQ_NPROBE",
     "IndexSpec",
     "index_spec",
     "build_index",
@@ -63,7 +78,10 @@ LOW_ITEM_RECALL = 0.6
 #: below it the vectors themselves (``"flat"``): module docstring.
 PQ_FROM_ITEMS = 2_000_000
 #: ``"pq4"`` returns this many times the items serving needs, all re-scored exactly.
-PQ_CANDIDATES_FACTOR = 5
+PQ_CANDIDATES_FACTOR = 20
+#: Index lists a ``"pq4"`` index scans per session by default (at most ``nlist``): its
+#: codes scan about three times faster than the vectors.
+PQ_NPROBE = 1024
 _TRAIN_POINTS_PER_LIST = 40  # faiss asks for at least 39
 _KMEANS_ITERATIONS = 10
 _ADD_BLOCK = 1 << 20  # items added at a time (bounded temporaries)
@@ -122,11 +140,12 @@ def index_spec(n_items: int, dim: int, codes: AnnCodes = "auto") -> IndexSpec:
     """
     if codes not in ("auto", "flat", "pq4"):
         raise ValueError(f"codes must be 'auto', 'flat' or 'pq4', got {codes!r}")
-    nlist, nprobe = ivf_parameters(n_items)
+    nlist, nprobe = ivf_parameters(n_items)  # the flat index's nprobe
     if codes == "flat" or (codes == "auto" and n_items < PQ_FROM_ITEMS):
         return IndexSpec(nlist, nprobe, "flat", 0, dim, 1)
     padded = dim + dim % 2  # 2 dimensions per sub-quantizer
-    return IndexSpec(nlist, nprobe, "pq4", padded // 2, padded, PQ_CANDIDATES_FACTOR)
+    pq_nprobe = min(nlist, PQ_NPROBE)
+    return IndexSpec(nlist, pq_nprobe, "pq4", padded // 2, padded, PQ_CANDIDATES_FACTOR)
 
 
 def _index_vectors(

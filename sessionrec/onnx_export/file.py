@@ -148,7 +148,7 @@ def export_onnx(
             ``None``: from :data:`ANN_MIN_ITEMS` items, when faiss is installed.
         ann_codes: what the index stores (:func:`~sessionrec.onnx_export.ann_index.index_spec`):
             ``"flat"`` the item vectors, ``"pq4"`` 4-bit product-quantised codes (25
-            bytes per item at ``d = 100`` against 400, scanned with SIMD lookups; five
+            bytes per item at ``d = 100`` against 400, scanned with SIMD lookups; 20
             times the candidates are re-scored exactly), ``"auto"`` ``"pq4"`` from
             :data:`~sessionrec.onnx_export.ann_index.PQ_FROM_ITEMS` items.
 

@@ -14,7 +14,7 @@ per call (``export/README.md``, "Two-stage serving"):
    ``IndexIVFPQFastScan``; inner product): the ``f (k + s)`` items of largest
    :math:`\mathbf{q} \cdot \mathbf{e}_j` among the ``nprobe`` lists nearest
    :math:`\mathbf{q}` (``s``: the session's clicks kept; ``f``: metadata
-   ``ann_candidates_factor``, 1 for the exact order of ``IndexIVFFlat``, 5 for the
+   ``ann_candidates_factor``, 1 for the exact order of ``IndexIVFFlat``, 20 for the
    approximate scores of 4-bit codes), plus the session's own items;
 3. the **re-scoring graph** (``NAME.rescore.onnx``): the exact scores of those
    candidates, computed as the exact graph computes them (the rows of the same item
