@@ -459,6 +459,26 @@ def test_save_refuses_non_finite_weights_and_keeps_the_previous_model(tiny_datas
     torch.testing.assert_close(load_model(out).model.embedding.weight, good.model.embedding.weight)
 
 
+def test_the_finite_check_reads_weights_in_blocks(monkeypatch):
+    """non_finite_weights counts block by block (no table-sized mask: 3.7 GB at 5M
+    items): NaN and infinities in several blocks of 7 values and a 0-d buffer, counted
+    exactly."""
+    import sessionrec.train.model_dir as model_dir
+
+    monkeypatch.setattr(model_dir, "FINITE_CHECK_BLOCK", 7)
+    module = torch.nn.Module()
+    module.table = torch.nn.Parameter(torch.zeros(6, 5))
+    module.register_buffer("scale", torch.tensor(float("-inf")))
+    module.register_buffer("steps", torch.tensor([1, 2, 3]))  # not floating point
+    with torch.no_grad():
+        module.table[0, 0] = float("nan")  # block 0
+        module.table[1, 3] = float("inf")  # value 8: block 1
+        module.table[5, 4] = float("nan")  # value 29: the last, short block
+    assert model_dir.non_finite_weights(module) == {"table": 3, "scale": 1}
+    module.table.data.zero_()
+    assert model_dir.non_finite_weights(module) == {"scale": 1}
+
+
 def test_fit_never_publishes_non_finite_weights(published, tmp_path, capsys, monkeypatch):
     """Whatever the trainer hands back, `fit` checks the weights before exporting."""
     out = _copy(published, tmp_path / "current")
