@@ -171,26 +171,8 @@ def export_onnx(
         max_session_length=max_session_length,
     )
     del model  # a model this call loaded goes now that its inference weights are read
-    if ann_codes not in ("auto", "flat", "pq4"):
-        raise ConfigError(
-            f"ann_codes must be 'auto', 'flat' or 'pq4', got {ann_codes!r}",
-            options=("export_onnx.ann_codes",),
-        )
     with_ann = _with_ann(ann, x)
-    if ann_codes != "auto" and not with_ann:
-        if ann is False:
-            why = "ann=False"
-        elif x.dtype != "fp32":
-            why = f"they need the fp32 item table, not {x.dtype}"
-        elif x.cfg.n_items < ANN_MIN_ITEMS:
-            why = f"ann is automatic from {ANN_MIN_ITEMS:,} items; this model has {x.cfg.n_items:,}"
-        else:
-            why = "faiss is not installed: pip install 'sessionrec[ann]'"
-        raise ConfigError(
-            f"ann_codes={ann_codes!r} sets the index of the two-stage files, which this export "
-            f"does not write ({why}): pass ann=True, or leave ann_codes at 'auto'",
-            options=("export_onnx.ann", "export_onnx.ann_codes"),
-        )
+    _check_ann_codes(ann_codes, ann, with_ann, x)
     table_bytes = x.weights.item_table.size * (
         4 if x.dtype == "fp32" else 2 if x.dtype == "fp16" else 1
     )
@@ -233,6 +215,34 @@ def export_onnx(
             options=("export_onnx.out_path", "export_onnx.external_data"),
         ) from None
     return out_path
+
+
+def _check_ann_codes(ann_codes: str, ann: bool | None, with_ann: bool, x: ExportInputs) -> None:
+    """Refuse an unknown ``ann_codes``, and one set for an export without the two-stage
+    files (it would be ignored), naming why they are not written.
+
+    Raises:
+        ConfigError: naming ``export_onnx.ann_codes`` (and ``export_onnx.ann``).
+    """
+    if ann_codes not in ("auto", "flat", "pq4"):
+        raise ConfigError(
+            f"ann_codes must be 'auto', 'flat' or 'pq4', got {ann_codes!r}",
+            options=("export_onnx.ann_codes",),
+        )
+    if ann_codes != "auto" and not with_ann:
+        if ann is False:
+            why = "ann=False"
+        elif x.dtype != "fp32":
+            why = f"they need the fp32 item table, not {x.dtype}"
+        elif x.cfg.n_items < ANN_MIN_ITEMS:
+            why = f"ann is automatic from {ANN_MIN_ITEMS:,} items; this model has {x.cfg.n_items:,}"
+        else:
+            why = "faiss is not installed: pip install 'sessionrec[ann]'"
+        raise ConfigError(
+            f"ann_codes={ann_codes!r} sets the index of the two-stage files, which this export "
+            f"does not write ({why}): pass ann=True, or leave ann_codes at 'auto'",
+            options=("export_onnx.ann", "export_onnx.ann_codes"),
+        )
 
 
 def _with_ann(ann: bool | None, x: ExportInputs) -> bool:
