@@ -73,6 +73,9 @@ def test_a_short_budget_plans_a_compressed_schedule_and_the_recent_refit():
     assert sum(plan.estimated_s.values()) <= plan.left_s  # the plan fits
     # calibration ends before the refit's 24 s, the test's 10, saving and the margin 18
     assert plan.calibration_deadline(2000.0) == pytest.approx(2000 - 24 - 10 - SAVE_S - 18)
+    # the steps stop before the cut epoch's validation (10 s), the refit and the reserve
+    assert plan.steps_deadline(2000.0, True) == pytest.approx(2000 - 10 - 24 - plan.reserve_s)
+    assert plan.steps_deadline(2000.0, False) == pytest.approx(2000 - 24 - plan.reserve_s)
 
 
 def test_a_long_budget_plans_the_full_refit_where_it_fits():

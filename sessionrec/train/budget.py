@@ -36,6 +36,9 @@ The plan (README, "Time to accuracy", measured on Diginetica):
 * The reserve is the test, the calibration passes (one validation pass per grid), the
   saving (:func:`save_seconds`), and a margin of :data:`MARGIN_SHARE` of the budget (at
   least :data:`MIN_MARGIN_S` seconds, or :data:`SAVE_SHARE` of a budget under 100 s).
+* Training steps stop in time for the validation of the epoch they cut short, the
+  planned refit and the reserve (:meth:`BudgetPlan.steps_deadline`); a calibration grid
+  extends only while it fits (:meth:`BudgetPlan.calibration_deadline`).
 * After every epoch :func:`time_for_another_epoch` checks, with the measured times,
   that one more epoch and what follows it still fit; early stopping (``patience``)
   applies as without a budget.
@@ -135,6 +138,13 @@ class BudgetPlan:
     estimated_s: dict[str, float]
     costs: Costs
     reason: str
+
+    def steps_deadline(self, deadline: float, validation: bool) -> float:
+        """When the selection's training steps must stop for a run whose budget ends at
+        ``deadline``: before the validation of the epoch they cut (an epoch cut short is
+        still validated), the planned refit and the reserve."""
+        valid_s = self.costs.valid_s if validation else 0.0
+        return deadline - self.reserve_s - self.estimated_s["refit"] - valid_s
 
     def calibration_deadline(self, deadline: float) -> float:
         """When calibration must end for a run whose budget ends at ``deadline``: before

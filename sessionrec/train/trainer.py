@@ -379,7 +379,7 @@ class Trainer:
             lr_decay_first=plan.lr_decay_first,
             lr_decay_every=plan.lr_decay_every,
         )
-        run.train_deadline = self._deadline - plan.reserve_s - plan.estimated_s["refit"]
+        run.train_deadline = plan.steps_deadline(self._deadline, valid is not None)
         self._log(f"budget: {plan.reason}")
 
     def _another_epoch_fits(self, run: RunState) -> bool:
