@@ -132,8 +132,10 @@ class IndexSpec:
 
 def index_spec(n_items: int, dim: int, codes: AnnCodes = "auto") -> IndexSpec:
     """The index of a catalog of ``n_items`` vectors of ``dim`` dimensions (the offset
-    column included): :func:`ivf_parameters`; ``codes="auto"`` is ``"pq4"`` from
-    :data:`PQ_FROM_ITEMS` items, else ``"flat"``.
+    column included): the lists of :func:`ivf_parameters`; ``codes="auto"`` is ``"pq4"``
+    from :data:`PQ_FROM_ITEMS` items, else ``"flat"``; ``"pq4"`` searches
+    ``min(nlist, PQ_NPROBE)`` lists by default and re-scores
+    :data:`PQ_CANDIDATES_FACTOR` times the candidates.
 
     Raises:
         ValueError: ``codes`` is not ``"auto"``, ``"flat"`` or ``"pq4"``.
