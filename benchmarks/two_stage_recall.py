@@ -11,9 +11,9 @@ two-stage files, and compare the two-stage answers with exact ones on test prefi
 prepared dataset instead. ``--model DIR`` measures a model trained before (an exported
 model directory) instead of training one, and with ``--export flat|pq4|auto`` exports it
 again first with that index (``export_onnx(ann_codes=...)``); ``--max-minutes M
---train-only`` trains under a time budget and stops there (its peak RSS). The trainer's own test is cut to 2,000
-samples (ranking millions of items for every test sample would take hours); the
-comparison uses other random test prefixes.
+--train-only`` trains under a time budget and stops there (its peak RSS). The trainer's
+own test is cut to 2,000 samples (ranking millions of items for every test sample would
+take hours); the comparison uses other random test prefixes.
 """
 
 from __future__ import annotations
