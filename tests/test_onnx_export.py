@@ -144,7 +144,6 @@ def test_matrices_equal_the_dense_session_graph(graph_probe, raw_sessions):
             assert not out[name][b, :pad].any() and not out[name][b, :, :pad].any()
 
 
-# -- parity with PyTorch ----------------------------------------------------------------
 @pytest.mark.parametrize("sessions", [[[], [7]], [[7]], [[7], [3]], [[], [3, 3]], [[]]])
 def test_no_tensor_of_the_graph_is_empty_for_short_sessions(sessions):
     """Every intermediate tensor of the graph has a non-empty shape for any non-empty
@@ -167,6 +166,7 @@ def test_no_tensor_of_the_graph_is_empty_for_short_sessions(sessions):
     assert empty == []
 
 
+# -- parity with PyTorch ----------------------------------------------------------------
 @pytest.mark.parametrize("preset, kind", TRAINED)
 def test_top_k_equals_pytorch(trained_models, preset, kind):
     trained, _, session = trained_models[preset, kind]
