@@ -228,11 +228,11 @@ def _check_finite(weights: Any, path: str = "") -> None:
         if dataclasses.is_dataclass(value):
             _check_finite(value, f"{name}.")
         elif isinstance(value, np.ndarray) and value.dtype.kind == "f":
-            flat = value.reshape(-1)  # blocks of 16M values: no table-sized mask
-            block = 1 << 24
-            bad = sum(
-                int((~np.isfinite(flat[i : i + block])).sum()) for i in range(0, flat.size, block)
-            )
+            import torch
+
+            from sessionrec.train.model_dir import count_non_finite
+
+            bad = count_non_finite(torch.from_numpy(value))  # in blocks: no table-sized mask
             if bad:
                 raise NonFiniteError(
                     f"the model's {name} holds {bad:,} NaN or infinite value(s) of "

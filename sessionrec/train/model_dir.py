@@ -52,6 +52,7 @@ __all__ = [
     "MODEL_FILES",
     "TrainedModel",
     "load_model",
+    "count_non_finite",
     "non_finite_weights",
 ]
 
@@ -69,24 +70,30 @@ MODEL_FILES = (
 )
 
 
-#: Values checked at a time by :func:`non_finite_weights` (64 MiB of fp32): a check of a
+#: Values checked at a time by :func:`count_non_finite` (64 MiB of fp32): a check of a
 #: whole item table at once made three table-sized temporaries (3.7 GB at 5M items).
 FINITE_CHECK_BLOCK = 1 << 24
 
 
+def count_non_finite(values: torch.Tensor) -> int:
+    """How many of ``values`` (a floating-point tensor) are NaN or infinite, read in
+    blocks of :data:`FINITE_CHECK_BLOCK` values, so the check's memory does not grow with
+    the catalog (the saved model's weights, the exported arrays)."""
+    flat = values.detach().reshape(-1)  # a view of a contiguous tensor
+    return sum(
+        int((~torch.isfinite(flat[i : i + FINITE_CHECK_BLOCK])).sum())
+        for i in range(0, flat.numel(), FINITE_CHECK_BLOCK)
+    )
+
+
 def non_finite_weights(model: torch.nn.Module) -> dict[str, int]:
     """The tensors of ``model``'s state (weights and float buffers) holding NaN or
-    infinite values: name -> how many (empty: every value is finite). Read in blocks of
-    :data:`FINITE_CHECK_BLOCK` values, so the check's memory does not grow with the
-    catalog."""
+    infinite values: name -> how many (empty: every value is finite;
+    :func:`count_non_finite`)."""
     found = {}
     for name, value in model.state_dict().items():
         if value.is_floating_point():
-            flat = value.detach().reshape(-1)  # a view of a contiguous tensor
-            bad = sum(
-                int((~torch.isfinite(flat[i : i + FINITE_CHECK_BLOCK])).sum())
-                for i in range(0, flat.numel(), FINITE_CHECK_BLOCK)
-            )
+            bad = count_non_finite(value)
             if bad:
                 found[name] = bad
     return found
